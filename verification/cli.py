@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", action="store_true", help="list the claims (id, paper, provenance, title) and exit")
     p.add_argument("--claims", nargs="+", metavar="ID", default=[], help="claim ids to run (default: all)")
-    p.add_argument("--scale", choices=("quick", "full"), default="quick", help="experiment size (default quick)")
+    p.add_argument("--scale", choices=("quick", "full", "tiny"), default="quick",
+                   help="experiment size: quick (default, CPU minutes), full (GPU), tiny (smoke test, not evidence)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a claim parameter (validated against the claims' declared parameters)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 3 quick, 5 full)")

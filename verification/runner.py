@@ -24,8 +24,8 @@ from .verdict import Check, Verdict
 
 __all__ = ["SCALES", "DEFAULT_SEEDS", "RunConfig", "run_claims", "ProgressPrinter"]
 
-SCALES = ("quick", "full")
-DEFAULT_SEEDS = {"quick": 3, "full": 5}
+SCALES = ("tiny", "quick", "full")   # tiny: smoke tests / dry-runs only (not evidence)
+DEFAULT_SEEDS = {"tiny": 2, "quick": 3, "full": 5}
 
 
 @dataclass

@@ -25,8 +25,10 @@ PAPERS = {"2510.25262": "IBNorm (Zou & Zhou, 2025)",
 
 @dataclass(frozen=True)
 class Param:
-    """A declared claim parameter. ``quick``/``full`` are the scale defaults (``full`` falls back to
-    ``quick``). The type is the default's type; lists are written ``a,b,c`` on the command line."""
+    """A declared claim parameter. ``quick``/``full``/``tiny`` are the scale defaults (``full`` and
+    ``tiny`` fall back to ``quick``). ``tiny`` is the smoke-test scale used by figure dry-runs,
+    notebooks and tests: it exercises the code, its numbers are not evidence. The type is the
+    default's type; lists are written ``a,b,c`` on the command line."""
 
     name: str
     quick: Any
@@ -35,9 +37,14 @@ class Param:
     choices: tuple | None = None
     minimum: float | None = None        # inclusive lower bound for numbers / list elements
     exclusive_minimum: float | None = None
+    tiny: Any = None
 
     def default(self, scale: str) -> Any:
-        return self.full if (scale == "full" and self.full is not None) else self.quick
+        if scale == "full" and self.full is not None:
+            return self.full
+        if scale == "tiny" and self.tiny is not None:
+            return self.tiny
+        return self.quick
 
     def parse(self, raw: Any) -> Any:
         """Parse a command-line string (or pass through a typed value) and validate it."""
