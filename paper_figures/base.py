@@ -1,0 +1,188 @@
+"""What every figure script shares: reading Evidence, failing loudly on missing data, a common CLI.
+
+A figure never computes a result: it reads the ``arrays`` / ``validation`` / ``measured`` of the
+:class:`~verification.evidence.Evidence` a claim produced (from a cached ``results.json``, or from
+running the claim). When the data it needs is not there, :class:`FigureDataError` says which claim
+and which keys, rather than drawing an empty figure.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["FigureDataError", "evidence_index", "get_evidence", "get_arrays", "as_array", "load_evidence",
+           "run_evidence", "figure_main", "build_parser"]
+
+
+class FigureDataError(LookupError):
+    """The Evidence a figure needs is missing (claim not run, no arrays, a key absent or empty)."""
+
+
+def evidence_index(evidence: Iterable) -> dict:
+    """``[Evidence, ...]`` -> ``{claim_id: Evidence}`` (a dict passes through)."""
+    if isinstance(evidence, Mapping):
+        return dict(evidence)
+    return {ev.claim_id: ev for ev in evidence}
+
+
+def get_evidence(evidence_by_id: Mapping, claim_id: str, figure: str):
+    ev = evidence_by_id.get(claim_id)
+    if ev is None:
+        raise FigureDataError(f"{figure}: no Evidence for claim {claim_id!r} "
+                              f"(have: {', '.join(sorted(evidence_by_id)) or 'none'})")
+    if "error" in (ev.measured or {}):
+        raise FigureDataError(f"{figure}: claim {claim_id!r} crashed: {ev.measured['error']}")
+    return ev
+
+
+def as_array(value, name: str = "array") -> np.ndarray:
+    """A JSON list (with "nan"/"inf" strings from :func:`~verification.evidence.to_jsonable`) -> float array."""
+    def conv(v):
+        if isinstance(v, str):
+            return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(v, v)
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+    try:
+        return np.asarray(conv(value), dtype=float)
+    except (TypeError, ValueError) as e:
+        raise FigureDataError(f"{name} is not numeric: {e}") from None
+
+
+def get_arrays(ev, keys: Sequence[str], figure: str, optional: Sequence[str] = ()) -> dict:
+    """``{key: ev.arrays[key]}`` for the required ``keys`` (+ the ``optional`` ones present).
+
+    Raises :class:`FigureDataError` naming the missing keys and the available ones when a required
+    key is absent, ``None`` or empty.
+    """
+    arrays = ev.arrays or {}
+    missing = [k for k in keys if k not in arrays or arrays[k] is None
+               or (hasattr(arrays[k], "__len__") and len(arrays[k]) == 0)]
+    if missing:
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r} has no usable arrays {missing} "
+                              f"(available: {sorted(arrays) or 'none'})")
+    out = {k: arrays[k] for k in keys}
+    out.update({k: arrays[k] for k in optional if k in arrays and arrays[k] is not None})
+    return out
+
+
+def load_evidence(results: str | Path) -> dict:
+    """``{claim_id: Evidence}`` from a ``results.json`` (or the directory holding it)."""
+    from verification.report import load_results
+
+    evidence, _meta = load_results(results)
+    return evidence_index(evidence)
+
+
+def run_evidence(claim_ids: Sequence[str], *, scale: str = "quick", out: str | Path | None = None,
+                 seeds: int | None = None, executor: str = "serial", quiet: bool = False) -> dict:
+    """Run the claims through the public runner (cached under ``out``) and index their Evidence."""
+    from verification.runner import RunConfig, run_claims
+
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="paper_figures-"))
+    evidence, _meta = run_claims(RunConfig(claims=list(dict.fromkeys(claim_ids)), scale=scale, seeds=seeds,
+                                           out=out, executor=executor, quiet=quiet))
+    return evidence_index(evidence)
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--results", metavar="DIR", help="read cached Evidence from DIR/results.json instead of running")
+    p.add_argument("--dry-run", action="store_true", help="run the claims at the tiny smoke-test scale (not evidence)")
+    p.add_argument("--scale", choices=("tiny", "quick", "full"), default=None,
+                   help="scale when running the claims (default quick; --dry-run means tiny)")
+    p.add_argument("--executor", default="serial", help="serial, process[=N], dask or dask=ADDRESS")
+    p.add_argument("--out", metavar="DIR", default="figures", help="output directory (default ./figures)")
+    p.add_argument("--quiet", action="store_true", help="no claim progress lines")
+    return p
+
+
+def resolve_evidence(args, claim_ids: Sequence[str]) -> dict:
+    """Evidence for ``claim_ids``: from ``--results`` if given, else by running them (cache in OUT/_results)."""
+    if args.results:
+        return load_evidence(args.results)
+    scale = "tiny" if args.dry_run else (args.scale or "quick")
+    return run_evidence(claim_ids, scale=scale, out=Path(args.out) / "_results", executor=args.executor,
+                        quiet=args.quiet)
+
+
+def figure_main(module: ModuleType, argv: Sequence[str] | None = None) -> int:
+    """The ``main()`` of one figure script: get the Evidence, call ``module.make``, print the paths."""
+    args = build_parser(f"python -m {module.__name__}", (module.__doc__ or "").split("\n\n")[0]).parse_args(argv)
+    evidence = resolve_evidence(args, module.CLAIMS)
+    try:
+        paths = module.make(evidence, args.out)
+    except FigureDataError as e:
+        print(f"{module.__name__}: cannot make the figure: {e}", file=sys.stderr)
+        return 1
+    for p in paths:
+        print(p)
+    return 0
+
+
+# ---------------------------------------------------------------------------- long-format helpers
+def columns(ev, keys: Sequence[str], figure: str, optional: Sequence[str] = ()) -> dict:
+    """Equal-length 1-D columns (long format: one entry per configuration x seed) from ``ev.arrays``.
+
+    Numeric columns become float arrays, others (e.g. normalizer names) object arrays. Raises
+    :class:`FigureDataError` when a key is missing or the lengths differ."""
+    raw = get_arrays(ev, keys, figure, optional)
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) and x not in ("nan", "inf", "-inf")
+                                                    for x in v):
+            out[k] = np.asarray(v, dtype=object)
+        else:
+            out[k] = as_array(v, f"{figure}: {ev.claim_id}.arrays[{k!r}]")
+    lengths = {k: len(v) for k, v in out.items() if np.ndim(v) == 1}
+    if len(set(lengths.values())) > 1:
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r}: columns of different lengths {lengths}")
+    return out
+
+
+def mean_ci_by(x, y, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group ``y`` by the distinct values of ``x`` (e.g. over seeds): ``(xs, mean, lo, hi)`` with a
+    Student-t interval (:func:`verification.verdict.mean_ci`). Non-finite ``y`` are dropped."""
+    from verification.verdict import mean_ci
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xs = np.unique(x[np.isfinite(x)])
+    m, lo, hi = [], [], []
+    for v in xs:
+        sel = y[(x == v) & np.isfinite(y)]
+        mu, (a, b) = mean_ci(sel.tolist(), level)
+        m.append(mu), lo.append(a), hi.append(b)
+    return xs, np.asarray(m), np.asarray(lo), np.asarray(hi)
+
+
+def plot_mean_ci(ax, x, y, *, label: str, i: int | str = 0, style_index: int = 0, fill: bool = True, **kw):
+    """Mean over repeats at each x with a 95% CI band (or error bars when ``fill=False``)."""
+    from . import style
+
+    xs, m, lo, hi = mean_ci_by(x, y)
+    if xs.size == 0:
+        raise FigureDataError(f"no finite values for {label!r}")
+    c = style.color(i)
+    kw = {"marker": style.marker(style_index), "linestyle": style.linestyle(style_index), **kw}
+    ax.plot(xs, m, color=c, label=label, **kw)
+    if fill:
+        ax.fill_between(xs, lo, hi, color=c, alpha=0.18, linewidth=0)
+    else:
+        ax.errorbar(xs, m, yerr=[m - lo, hi - m], fmt="none", ecolor=c, capsize=2, linewidth=1)
+    return xs, m
+
+
+def groups(col) -> list:
+    """The distinct values of a column, in first-seen order (numbers sorted)."""
+    vals = list(dict.fromkeys(np.asarray(col).tolist()))
+    try:
+        return sorted(vals)
+    except TypeError:
+        return vals

@@ -1,0 +1,89 @@
+"""Each figure script draws a PNG and a PDF from Evidence with the claims' array keys, and fails
+loudly (FigureDataError naming the claim and keys) when the data it needs is missing."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import paper_figures as pf
+from paper_figures.base import FigureDataError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", pf.FIGURES)
+def test_figure_draws_png_and_pdf(name, synthetic, tmp_path):
+    paths = pf.figure_module(name).make(synthetic, tmp_path)
+    suffixes = sorted(p.suffix for p in paths)
+    assert suffixes == [".pdf", ".png"]
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 2000
+    png = next(p for p in paths if p.suffix == ".png")
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("name", pf.FIGURES)
+def test_figure_without_its_data_fails_loudly(name, synthetic, tmp_path):
+    mod = pf.figure_module(name)
+    stripped = {cid: dataclasses.replace(ev, arrays={}, validation=[]) for cid, ev in synthetic.items()}
+    with pytest.raises(FigureDataError) as err:
+        mod.make(stripped, tmp_path)
+    assert name in str(err.value)
+    assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("name", [n for n in pf.FIGURES if n != "estimator_validation"])
+def test_figure_names_the_missing_key(name, synthetic, tmp_path):
+    mod = pf.figure_module(name)
+    ev = synthetic[mod.CLAIMS[0]]
+    key = mod.KEYS[-1]
+    arrays = {k: v for k, v in ev.arrays.items() if k != key}
+    broken = dict(synthetic, **{mod.CLAIMS[0]: dataclasses.replace(ev, arrays=arrays)})
+    with pytest.raises(FigureDataError, match=key):
+        mod.make(broken, tmp_path)
+
+
+@pytest.mark.parametrize("name", pf.FIGURES)
+def test_figure_without_its_claim_fails_loudly(name, tmp_path):
+    with pytest.raises(FigureDataError, match="no"):
+        pf.figure_module(name).make({}, tmp_path)
+
+
+def test_crashed_claim_is_reported(synthetic, tmp_path):
+    ev = synthetic["cap.loss-smoothness"]
+    ev.measured["error"] = "RuntimeError: boom"
+    with pytest.raises(FigureDataError, match="crashed"):
+        pf.figure_module("loss_smoothness").make(synthetic, tmp_path)
+
+
+def test_columns_of_different_lengths_are_refused(synthetic, tmp_path):
+    ev = synthetic["cap.loss-smoothness"]
+    ev.arrays["K"] = ev.arrays["K"][:-1]
+    with pytest.raises(FigureDataError, match="different lengths"):
+        pf.figure_module("loss_smoothness").make(synthetic, tmp_path)
+
+
+def test_make_all_reports_what_it_could_not_make(synthetic, tmp_path):
+    del synthetic["cap.training-statistics"]
+    names = ["loss_smoothness", "training_statistics", "nuisance"]
+    run = pf.make_all(synthetic, tmp_path, names)
+    assert "training_statistics" in run.failed and "cap.training-statistics" in run.failed["training_statistics"]
+    assert sorted(run.made) == ["loss_smoothness", "nuisance"]
+    assert len(run.pngs()) == 2
+    assert "MISSING training_statistics" in run.summary()
+    with pytest.raises(FigureDataError):
+        pf.make_all(synthetic, tmp_path, ["training_statistics"], strict=True)
+
+
+def test_every_figure_declares_caption_claims_and_main():
+    for name in pf.FIGURES:
+        mod = pf.figure_module(name)
+        assert mod.NAME == name and mod.CAPTION and mod.CLAIMS and callable(mod.main)
+    assert len(pf.FIGURES) >= 8
+    assert set(pf.claims_for()) <= set(__import__("verification.claims", fromlist=["CLAIM_IDS"]).CLAIM_IDS)
+
+
+def test_unknown_figure_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown figure"):
+        pf.figure_module("nope")
