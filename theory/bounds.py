@@ -191,3 +191,185 @@ def gaussian_weight_channel_mi(weight_sq_norm_change: float, noise_var: float) -
     if not math.isfinite(s2) or s2 <= 0:
         raise ValueError(f"noise_var must be finite and > 0, got {noise_var!r}")
     return P / (2.0 * s2)
+
+
+# =====================================================================================================
+# Training / capacity section (issue 6): PAC-Bayes kl bounds, the spectrally normalized margin bound
+# of Bartlett, Foster & Telgarsky (NeurIPS 2017), and the local-Lipschitz covering bound reconstructed
+# for arXiv 2511.00958. Model-level quantities (norms, margins, Lipschitz constants) are measured in
+# verification/estimators/bounds.py; here only the formulas.
+# =====================================================================================================
+
+__all__ += ["kl_bernoulli", "inv_kl", "pac_bayes_kl_bound", "mc_sample_bound", "gaussian_kl_isotropic",
+            "spectral_complexity", "bartlett_margin_bound", "local_lipschitz_covering_bound"]
+
+
+def _check_prob(name: str, v: float) -> float:
+    f = float(v)
+    if not (0.0 <= f <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
+    return f
+
+
+def kl_bernoulli(q: float, p: float) -> float:
+    """kl(q || p) = q ln(q/p) + (1-q) ln((1-q)/(1-p)) in nats, with 0 ln 0 = 0 (inf when p hits 0 or 1
+    where q does not)."""
+    q, p = _check_prob("q", q), _check_prob("p", p)
+    out = 0.0
+    for a, b in ((q, p), (1.0 - q, 1.0 - p)):
+        if a > 0:
+            if b <= 0:
+                return math.inf
+            out += a * math.log(a / b)
+    return max(out, 0.0)
+
+
+def inv_kl(q: float, c: float, *, tol: float = 1e-15, max_iter: int = 200) -> float:
+    """The upper kl inverse sup{p in [q, 1] : kl(q || p) <= c}, by bisection to ``tol``.
+
+    The same quantity as ``inv_kl`` of Perez-Ortiz et al. 2021 (mperezortiz/PBB, ``pbb/bounds.py``), but
+    iterated to machine precision (their default stops after a few digits). kl(q || .) is increasing on
+    [q, 1], so bisection keeps the invariant kl(q||lo) <= c < kl(q||hi). q = 0 has the closed form
+    1 - exp(-c) (used directly).
+    """
+    q = _check_prob("q", q)
+    c = float(c)
+    if not math.isfinite(c) or c < 0:
+        raise ValueError(f"c must be finite and >= 0, got {c!r}")
+    if q >= 1.0:
+        return 1.0
+    if q == 0.0:
+        return -math.expm1(-c)
+    lo, hi = q, 1.0
+    if kl_bernoulli(q, hi) <= c:
+        return 1.0
+    for _ in range(max_iter):
+        mid = 0.5 * (lo + hi)
+        if kl_bernoulli(q, mid) <= c:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= tol:
+            break
+    return lo
+
+
+def pac_bayes_kl_bound(emp_risk: float, kl: float, n: int, delta: float = 0.05) -> float:
+    """PAC-Bayes-kl (Seeger 2002; Maurer 2004, "A note on the PAC Bayesian theorem"): with prob >= 1-delta,
+    for every posterior Q, ``kl(emp_risk(Q) || risk(Q)) <= (KL(Q||P) + ln(2 sqrt(n) / delta)) / n``, so
+    ``risk(Q) <= inv_kl(emp_risk(Q), that)``. Losses in [0, 1]; ``kl`` = KL(Q||P) in nats."""
+    e = _check_prob("emp_risk", emp_risk)
+    k = _check_nonneg_finite("kl", kl)
+    n, delta = _check_n_delta(n, delta)
+    return inv_kl(e, (k + math.log(2.0 * math.sqrt(n) / delta)) / n)
+
+
+def mc_sample_bound(mc_risk: float, m: int, delta: float = 0.01) -> float:
+    """Sample-convergence bound (Langford & Caruana 2001; Dziugaite & Roy 2017 eq. 7): the empirical risk of
+    Q estimated from ``m`` i.i.d. posterior samples satisfies, with prob >= 1-delta,
+    ``emp_risk(Q) <= inv_kl(mc_risk, ln(2/delta) / m)``. (The average must divide by m: Perez-Ortiz et
+    al.'s ``mcsampling`` divides by m-1, an off-by-one we do not copy.)"""
+    r = _check_prob("mc_risk", mc_risk)
+    m, delta = _check_n_delta(m, delta)
+    return inv_kl(r, math.log(2.0 / delta) / m)
+
+
+def gaussian_kl_isotropic(sq_dist: float, sigma_post: float, sigma_prior: float, dim: int) -> float:
+    """KL(N(w, s_q^2 I) || N(w0, s_p^2 I)) in d dimensions, with ``sq_dist`` = ||w - w0||^2:
+    ``0.5 [d s_q^2/s_p^2 + ||w-w0||^2/s_p^2 - d + d ln(s_p^2/s_q^2)]`` (standard Gaussian KL)."""
+    s2 = _check_nonneg_finite("sq_dist", sq_dist)
+    q, p = float(sigma_post), float(sigma_prior)
+    if not (q > 0 and p > 0 and math.isfinite(q) and math.isfinite(p)):
+        raise ValueError(f"sigmas must be finite and > 0, got {sigma_post!r}, {sigma_prior!r}")
+    if isinstance(dim, bool) or int(dim) != dim or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    r = (q * q) / (p * p)
+    return 0.5 * (dim * r + s2 / (p * p) - dim - dim * math.log(r))
+
+
+def spectral_complexity(spec_norms: Sequence[float], l21_dists: Sequence[float],
+                        lipschitz: Sequence[float] | None = None) -> float:
+    """R_A of Bartlett, Foster & Telgarsky 2017 (eq. 1.2):
+    ``(prod_i rho_i ||A_i||_sigma) * (sum_i (||A_i^T - M_i^T||_{2,1} / ||A_i||_sigma)^(2/3))^(3/2)``.
+
+    ``spec_norms`` = ||A_i||_sigma, ``l21_dists`` = ||A_i^T - M_i^T||_{2,1} (sum over the rows of
+    A_i - M_i of their l2 norms, for A_i acting as x -> A_i x), ``lipschitz`` = rho_i (default 1).
+    """
+    s = [_check_nonneg_finite("spec_norms[i]", v) for v in spec_norms]
+    b = [_check_nonneg_finite("l21_dists[i]", v) for v in l21_dists]
+    rho = [1.0] * len(s) if lipschitz is None else [_check_nonneg_finite("lipschitz[i]", v) for v in lipschitz]
+    if not s or len(s) != len(b) or len(s) != len(rho):
+        raise ValueError("spec_norms, l21_dists and lipschitz must be non-empty and of equal length")
+    if any(v == 0 for v in s):
+        raise ValueError("a zero spectral norm makes the network constant; R_A is undefined")
+    prod = math.prod(r * v for r, v in zip(rho, s))
+    return prod * sum((bi / si) ** (2.0 / 3.0) for bi, si in zip(b, s)) ** 1.5
+
+
+def bartlett_margin_bound(margin_risk: float, data_fro_norm: float, r_a: float, gamma: float, n: int,
+                          width_max: int, delta: float = 0.05) -> dict:
+    """Spectrally normalized margin bound, the explicit form of Bartlett, Foster & Telgarsky 2017,
+    Lemma A.8 (fixed spectral/(2,1) budgets), as transcribed by Graf et al. NeurIPS 2022
+    (rkwitt/excess_capacity ``bounds/rademacher_bounds_docu.md``):
+
+        Rad_S(F_gamma) <= 4/n + 9 ln(n)/sqrt(n) sqrt(ln(2W)) * (4/gamma) (||X||_F/sqrt(n)) R_A
+        P(error) <= R_gamma + 2 Rad_S(F_gamma) + 3 sqrt(ln(2/delta) / (2n))
+
+    ``margin_risk`` = R_gamma, the fraction of training points with margin <= gamma; ``data_fro_norm``
+    = ||X||_F = sqrt(sum_i ||x_i||^2); ``width_max`` = W, the largest layer width. The union bound over
+    the budgets (Theorem 1.1's extra log factors) is not included; comparisons across models at equal
+    n are unaffected. Returns the terms and ``bound`` (the error bound) and ``complexity``
+    (``bound - margin_risk``, the gap bound).
+    """
+    r = _check_prob("margin_risk", margin_risk)
+    xf = _check_nonneg_finite("data_fro_norm", data_fro_norm)
+    ra = _check_nonneg_finite("r_a", r_a)
+    g = float(gamma)
+    if not (g > 0 and math.isfinite(g)):
+        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    n, delta = _check_n_delta(n, delta)
+    if isinstance(width_max, bool) or int(width_max) < 1:
+        raise ValueError(f"width_max must be a positive integer, got {width_max!r}")
+    rad = 4.0 / n + 9.0 * math.log(n) / math.sqrt(n) * math.sqrt(math.log(2.0 * width_max)) * \
+        (4.0 / g) * (xf / math.sqrt(n)) * ra
+    conf = 3.0 * math.sqrt(math.log(2.0 / delta) / (2.0 * n))
+    return {"rademacher": rad, "confidence": conf, "complexity": 2.0 * rad + conf,
+            "bound": r + 2.0 * rad + conf}
+
+
+def local_lipschitz_covering_bound(n_params: int, radius: float, lip_params: float, n: int, *,
+                                   gamma: float = 1.0, delta: float = 0.05, radius_grid: int = 32) -> dict:
+    """RECONSTRUCTED local-Lipschitz covering bound for arXiv 2511.00958 section "generalization"
+    (``shared/papers/capacity.md`` 2.5: the exact form is not available; this is OUR derivation of the
+    standard argument, not the paper's statement). Assumptions, each stated:
+
+    * loss = ramp loss of the margin M(f(x), y) = f_y - max_{j != y} f_j at scale gamma, values in [0, 1];
+      M is sqrt(2)-Lipschitz in f (l2), so the loss is (sqrt(2)/gamma) L-Lipschitz in theta whenever f is
+      L-Lipschitz in theta;
+    * parameter set Theta = the l2 ball B(theta_0, R) around the (data-independent) initialization, on
+      which f(x; .) is ``lip_params``-Lipschitz for every x (the "local" Lipschitz constant L_Theta);
+    * covering N(B_R, eps) <= (3R/eps)^p; Hoeffding + union bound over the net; eps = gamma /
+      (2 sqrt(2) L sqrt(n)) makes the discretization error 1/sqrt(n);
+    * R is chosen after training: a union bound over the grid R_k = R_max 2^-k, k < ``radius_grid``
+      (ln(radius_grid / delta)).
+
+    Result: ``gap <= sqrt((p ln(6 sqrt(2) R L sqrt(n) / gamma) + ln(K/delta)) / (2n)) + 1/sqrt(n)``
+    (the log argument floored at 1). Returns its terms and ``bound``.
+    """
+    p = int(n_params)
+    if p < 1:
+        raise ValueError(f"n_params must be >= 1, got {n_params!r}")
+    R = _check_nonneg_finite("radius", radius)
+    L = _check_nonneg_finite("lip_params", lip_params)
+    g = float(gamma)
+    if not (g > 0 and math.isfinite(g)):
+        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    n, delta = _check_n_delta(n, delta)
+    if int(radius_grid) < 1:
+        raise ValueError("radius_grid must be >= 1")
+    arg = 6.0 * math.sqrt(2.0) * R * L * math.sqrt(n) / g
+    log_cover = p * math.log(max(arg, 1.0))
+    conf = math.log(int(radius_grid) / delta)
+    main = math.sqrt((log_cover + conf) / (2.0 * n))
+    return {"log_covering": log_cover, "confidence": conf, "discretization": 1.0 / math.sqrt(n),
+            "bound": main + 1.0 / math.sqrt(n), "log_arg": math.log(max(arg, 1.0))}
