@@ -506,3 +506,41 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
         region = f"current parameters, at each of the {n} given inputs"
     return LipschitzEstimate(lower=lower, upper=upper, witness=witness, wrt=wrt, region=region,
                              upper_reason=reason if not math.isfinite(upper) else "", details=det)
+
+
+# ------------------------------------------------------------------------------ ground truth
+
+def validation_rows(seed: int = 0, width: int = 16, n_inputs: int = 8) -> list[dict]:
+    """Ground-truth checks of :func:`estimate_lipschitz` on networks with exactly known constants.
+
+    * linear chain W_i = g Q_i: ||J_x|| = g^L and ||J_theta|| = sqrt(L) g^(L-1) ||x|| (theory.capacity);
+    * one LayerNorm after W = g Q: ||J_x|| = g |gamma| / sqrt(var(Wx) + eps) at each input (capacity.md
+      2.2 [checked]: the bracket has norm 1 and Q is orthogonal), maximized over the inputs.
+    A row passes when exact*(1 - 1%) <= lower <= exact*(1 + 1e-9) and upper >= exact*(1 - 1e-9).
+    """
+    from theory.capacity import linear_chain_input_lipschitz, linear_chain_param_lipschitz
+
+    from ..models import build_network
+
+    gen = torch.Generator().manual_seed(int(seed) + 12345)
+    x = torch.randn(n_inputs, width, generator=gen, dtype=torch.float64)
+    x = x * (math.sqrt(width) / x.norm(dim=1, keepdim=True))
+    rows = []
+
+    def row(name, est, exact):
+        lo_ok = exact * (1 - 0.01) <= est.lower <= exact * (1 + 1e-9)
+        up_ok = est.upper >= exact * (1 - 1e-9)
+        rows.append({"estimator": "lipschitz", "case": name, "exact": exact, "lower": est.lower, "upper": est.upper,
+                     "rel_err_lower": (exact - est.lower) / exact, "gap": est.gap, "passed": bool(lo_ok and up_ok)})
+
+    for g, depth in ((1.5, 4), (0.7, 3)):
+        m = build_network(depth=depth, width=width, gain=g, seed=seed)
+        row(f"linear chain g={g} L={depth} (input)", estimate_lipschitz(m, x), linear_chain_input_lipschitz(g, depth))
+        row(f"linear chain g={g} L={depth} (params)", estimate_lipschitz(m, x, wrt="params"),
+            linear_chain_param_lipschitz(g, depth, math.sqrt(width)))
+    m = build_network(depth=1, width=width, gain=2.0, norm="ln", gamma=1.5, seed=seed)
+    with torch.no_grad():
+        z = m[0].layer(x)
+    exact = float((2.0 * 1.5 / torch.sqrt(z.var(dim=1, unbiased=False) + m[0].norm.eps)).max())
+    row("W=2Q then LayerNorm(gamma=1.5) (input)", estimate_lipschitz(m, x), exact)
+    return rows
