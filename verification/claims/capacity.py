@@ -108,9 +108,9 @@ class _DepthSweep(Claim):
     uses_estimators = ("lipschitz",)
     params = (
         Param("gains", [1.5, 2.0], help="weight gains g (each a separate fit)", exclusive_minimum=0.0),
-        Param("depths", [2, 4, 6, 8], [2, 4, 6, 8, 10, 12, 16], help="depths L", minimum=1),
-        Param("width", 16, 32, help="width d", minimum=2),
-        Param("n_inputs", 8, 32, help="inputs at which the local constant is taken", minimum=1),
+        Param("depths", [2, 4, 6, 8], [2, 4, 6, 8, 10, 12, 16], help="depths L", minimum=1, tiny=[2, 3, 4]),
+        Param("width", 16, 32, help="width d", minimum=2, tiny=8),
+        Param("n_inputs", 8, 32, help="inputs at which the local constant is taken", minimum=1, tiny=4),
         Param("activation", "identity", choices=("identity", "relu", "tanh")),
         Param("init", "orthogonal", choices=("orthogonal", "gaussian")),
     )
@@ -210,16 +210,17 @@ class NormalizationExponentialReduction(Claim):
     uses_estimators = ("lipschitz",)
     params = (
         Param("gain", 2.0, help="weight gain g of the controlled net", exclusive_minimum=0.0),
-        Param("K", [1, 2, 3, 4], [1, 2, 3, 4, 6, 8], help="numbers of normalizers", minimum=1),
+        Param("K", [1, 2, 3, 4], [1, 2, 3, 4, 6, 8], help="numbers of normalizers", minimum=1, tiny=[1, 2, 3]),
         Param("every", 2, help="a normalizer after every k-th layer (depth = every * K)", minimum=1),
         Param("norm", "ln", choices=("ln", "rms", "gn")),
-        Param("width", 16, 32, minimum=4),
-        Param("n_inputs", 8, 32, minimum=1),
+        Param("width", 16, 32, minimum=4, tiny=8),
+        Param("n_inputs", 8, 32, minimum=1, tiny=4),
         Param("activation", "identity", choices=("identity", "relu", "tanh")),
         Param("rel_tol", 0.1, help="'about': allowed relative deviation of the rate from the product law",
               exclusive_minimum=0.0),
         Param("phase_gains", [0.5, 1.0, 1.5, 2.0], [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0],
-              help="gains of the gain x K phase diagram (first seed only)", exclusive_minimum=0.0),
+              help="gains of the gain x K phase diagram (first seed only)", exclusive_minimum=0.0,
+              tiny=[0.5, 2.0]),
     )
 
     def run(self, ctx: Context):
@@ -291,11 +292,11 @@ class LossSmoothness(Claim):
     uses_estimators = ("smoothness",)
     params = (
         Param("gain", 2.0, exclusive_minimum=0.0),
-        Param("K", [1, 2, 3, 4], [1, 2, 3, 4, 6], minimum=1),
+        Param("K", [1, 2, 3, 4], [1, 2, 3, 4, 6], minimum=1, tiny=[1, 2, 3]),
         Param("every", 2, minimum=1),
         Param("norm", "ln", choices=("ln", "rms", "gn")),
-        Param("width", 8, 16, minimum=4),
-        Param("n_data", 32, 64, minimum=2),
+        Param("width", 8, 16, minimum=4, tiny=4),
+        Param("n_data", 32, 64, minimum=2, tiny=16),
         Param("activation", "identity", choices=("identity", "relu", "tanh")),
     )
 
