@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "make_executor", "parse_executor_spec"]
+__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "make_executor", "parse_executor_spec"]
 
 
 class Executor:
@@ -105,6 +105,30 @@ class PoolExecutor(Executor):
             self._owner = []
 
 
+class DaskExecutor(PoolExecutor):
+    """Runs items on a Dask distributed cluster through its ``concurrent.futures``-style client API.
+
+    Submits with ``pure=False`` (a re-submitted item after an interruption gets a fresh task, not the
+    cancelled one of the same key) and cancels the unfinished tasks on the scheduler when an item
+    fails or the caller is interrupted. ``pool`` is the client's ``concurrent.futures`` executor."""
+
+    def __init__(self, client, name: str, owner: Sequence[Any] = ()):
+        super().__init__(client.get_executor(pure=False), name, owner, getattr(client, "dashboard_link", None))
+        self.client = client
+
+    def _run(self, fn, indexed):
+        from dask.distributed import as_completed
+
+        futures = {self.client.submit(fn, item, pure=False): i for i, item in indexed}
+        try:
+            for fut in as_completed(list(futures)):
+                yield futures[fut], fut.result()
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
+
+
 def parse_executor_spec(spec: str | None) -> tuple[str, str]:
     """``"dask=tcp://h:8786"`` -> ``("dask", "tcp://h:8786")``; a bad spec raises ``ValueError`` (cheap,
     connects to nothing: the CLI can validate ``--executor`` before running anything)."""
@@ -136,6 +160,7 @@ def _check_workers(client) -> None:
     from .cache import code_version
 
     try:
+        client.wait_for_workers(1, timeout=60)
         versions = client.run(_worker_code_version)
     except Exception as e:
         raise RuntimeError(f"the Dask workers cannot import this package ({type(e).__name__}: {e}); "
@@ -165,7 +190,7 @@ def make_executor(spec: str | None) -> Executor:
         raise ValueError("--executor dask needs dask[distributed]: pip install 'ibnorm-verify[dask]'") from e
     if arg:
         try:
-            client = Client(arg, timeout="20s")
+            client = Client(arg)  # connect timeout: dask config distributed.comm.timeouts.connect (30 s)
         except OSError as e:
             raise RuntimeError(f"cannot connect to the Dask scheduler at {arg!r}: {e}") from e
         owner = [client]
@@ -182,5 +207,4 @@ def make_executor(spec: str | None) -> Executor:
         for obj in owner:
             obj.close()
         raise
-    return PoolExecutor(client.get_executor(), f"dask={client.scheduler.address}", owner,
-                        dashboard=getattr(client, "dashboard_link", None))
+    return DaskExecutor(client, f"dask={client.scheduler.address}", owner)

@@ -1,0 +1,171 @@
+"""Executors: serial / local processes / a real Dask LocalCluster, in item order, with the item cache
+resuming an interrupted sweep (Ctrl-C or a crashed item) without recomputing finished items."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from verification.cache import ItemCache
+from verification.claims import REGISTRY
+from verification.claims.base import Claim, Context, Param
+from verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
+from verification.runner import RunConfig, run_claims
+from verification.verdict import check_value, mean_ci
+
+from _executor_jobs import CALLS, effect_item as _effect_item, square as _square  # module-level, picklable
+
+
+class _Interrupt:
+    """A progress callback that raises KeyboardInterrupt (a Ctrl-C) once ``after`` items are done."""
+
+    def __init__(self, after: int):
+        self.after = after
+
+    def __call__(self, frac, msg):
+        if "from cache" not in msg and int(msg.split(": ")[-1].split("/")[0]) >= self.after:
+            raise KeyboardInterrupt
+
+
+def _cached(cache, items, ns="t"):
+    fn_name = f"{_square.__module__}.{_square.__qualname__}"
+    return [cache.get(cache.key(ns, fn_name, i))[0] for i in items]
+
+
+# ----------------------------------------------------------------------------- spec parsing
+@pytest.mark.parametrize("spec,expected", [(None, ("serial", "")), ("serial", ("serial", "")),
+                                           ("process", ("process", "")), ("process=3", ("process", "3")),
+                                           ("dask", ("dask", "")), ("dask=tcp://10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786"))])
+def test_parse_executor_spec(spec, expected):
+    assert parse_executor_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["threads", "process=0", "process=x", "serial=2", "dask=", "dask=nohost"])
+def test_bad_executor_spec_is_a_value_error(spec):
+    with pytest.raises(ValueError):
+        make_executor(spec)
+
+
+# ----------------------------------------------------------------------------- serial + cache
+def test_serial_map_keeps_order_and_fills_the_cache(tmp_path):
+    cache = ItemCache(tmp_path)
+    CALLS.clear()
+    out = SerialExecutor().map(_square, [3, 1, 2], cache=cache, namespace="t")
+    assert [r["y"] for r in out] == [9, 1, 4]
+    assert _cached(cache, [3, 1, 2]) == [True, True, True]
+    CALLS.clear()
+    again = SerialExecutor().map(_square, [3, 1, 2], cache=cache, namespace="t")
+    assert CALLS == [] and again == out
+
+
+def test_serial_sweep_resumes_after_ctrl_c(tmp_path):
+    cache, items = ItemCache(tmp_path), list(range(6))
+    CALLS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        SerialExecutor().map(_square, items, progress=_Interrupt(3), cache=cache, namespace="t")
+    assert _cached(cache, items) == [True] * 3 + [False] * 3
+    first = SerialExecutor().map(_square, items[:3], cache=cache, namespace="t")
+    CALLS.clear()
+    msgs = []
+    out = SerialExecutor().map(_square, items, progress=lambda f, m: msgs.append(m), cache=cache, namespace="t")
+    assert CALLS == [3, 4, 5]                       # only the unfinished items are computed
+    assert out[:3] == first and [r["y"] for r in out] == [i * i for i in items]
+    assert msgs[0] == "job: 3/6 from cache"
+
+
+def test_a_crashed_item_keeps_the_finished_ones(tmp_path):
+    cache = ItemCache(tmp_path)
+    with pytest.raises(ValueError, match="bad item -1"):
+        SerialExecutor().map(_square, [0, 1, -1, 3], cache=cache, namespace="t")
+    assert _cached(cache, [0, 1, -1, 3]) == [True, True, False, False]
+
+
+# ----------------------------------------------------------------------------- processes
+def test_process_pool_map(tmp_path):
+    with make_executor("process=2") as ex:
+        assert isinstance(ex, PoolExecutor) and ex.name == "process=2"
+        out = ex.map(_square, [4, 5, 6], cache=ItemCache(tmp_path), namespace="t")
+    assert [r["y"] for r in out] == [16, 25, 36]
+    assert all(r["pid"] != os.getpid() for r in out)
+
+
+# ----------------------------------------------------------------------------- Dask
+@pytest.fixture(scope="module")
+def dask_executor():
+    pytest.importorskip("dask.distributed")
+    ex = make_executor("dask")          # a real LocalCluster, one single-threaded worker process per core
+    yield ex
+    ex.close()
+
+
+def test_dask_local_cluster_map(dask_executor, tmp_path):
+    assert dask_executor.name.startswith("dask=tcp://")
+    out = dask_executor.map(_square, list(range(8)), cache=ItemCache(tmp_path), namespace="t")
+    assert [r["y"] for r in out] == [i * i for i in range(8)]
+    assert all(r["pid"] != os.getpid() for r in out)       # ran in the cluster's worker processes
+
+
+def test_dask_sweep_resumes_from_the_item_cache(dask_executor, tmp_path):
+    cache, items = ItemCache(tmp_path), list(range(10))
+    with pytest.raises(KeyboardInterrupt):
+        dask_executor.map(_square, items, progress=_Interrupt(4), cache=cache, namespace="t")
+    done = [i for i, hit in zip(items, _cached(cache, items)) if hit]
+    assert len(done) >= 4
+    before = {i: cache.get(cache.key("t", f"{_square.__module__}.{_square.__qualname__}", i))[1] for i in done}
+    out = dask_executor.map(_square, items, cache=cache, namespace="t")
+    assert [r["y"] for r in out] == [i * i for i in items]
+    for i in done:                                          # the finished items were not recomputed
+        assert out[i] == before[i]
+
+
+def test_dask_address_connects_to_an_existing_cluster(dask_executor):
+    address = dask_executor.name.split("=", 1)[1]
+    with make_executor(f"dask={address}") as ex:
+        assert ex.name == f"dask={address}"
+        assert [r["y"] for r in ex.map(_square, [7, 8])] == [49, 64]
+    assert [r["y"] for r in dask_executor.map(_square, [2])] == [4]   # closing the client left the cluster up
+
+
+def test_dask_crashed_item_propagates(dask_executor, tmp_path):
+    with pytest.raises(ValueError, match="bad item -1"):
+        dask_executor.map(_square, [0, -1], cache=ItemCache(tmp_path), namespace="t")
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(RuntimeError, match="cannot connect"):
+            make_executor("dask=tcp://127.0.0.1:9")
+
+
+# ----------------------------------------------------------------------------- a claim's sweep through the runner
+class SweepClaim(Claim):
+    """A toy claim whose sweep goes through ``ctx.map`` (as every real claim's main sweep does)."""
+
+    id = "test.sweep"
+    paper = "none"
+    title = "toy sweep"
+    statement = "effect = 1"
+    provenance = "reconstructed"
+    params = (Param("effect", 1.0),)
+
+    def run(self, ctx: Context):
+        values = ctx.map(_effect_item, [(s, ctx["effect"]) for s in ctx.seeds], label="seeds")
+        m, ci = mean_ci(values)
+        return self.evidence(ctx, [check_value("effect", m, ci, 1.0, abs_tol=0.1)], measured={"effect": m},
+                             arrays={"values": values})
+
+
+def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
+    claim = SweepClaim()
+    monkeypatch.setitem(REGISTRY, claim.id, claim)
+    address = dask_executor.name.split("=", 1)[1]
+    evidence, meta = run_claims(RunConfig(claims=[claim.id], scale="quick", seeds=4, out=tmp_path,
+                                          executor=f"dask={address}", quiet=True))
+    assert meta["executor"] == f"dask={address}"
+    assert evidence[0].verdict.value == "supported" and len(evidence[0].arrays["values"]) == 4
+    items = list((tmp_path / "cache" / "items" / claim.id).glob("*.pkl"))
+    assert len(items) == 4                                   # every sweep item cached for a resume
+    assert math.isclose(evidence[0].measured["effect"], 1.0)
