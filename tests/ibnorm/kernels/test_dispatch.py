@@ -1,0 +1,97 @@
+"""Backend selection (``backend=`` and ``IBNORM_BACKEND``) and its errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ibnorm.kernels as kernels
+from _kernel_cases import needs_interpreter
+from ibnorm.compression import Compression, get_compression
+from ibnorm.functional import ib_layer_norm, ib_rms_norm
+from ibnorm.kernels import KERNEL_COMPRESSIONS, resolve_backend, select_backend
+from ibnorm.kernels.spec import compression_id
+
+TANH = get_compression("tanh")
+
+
+def _custom_compression():
+    base = get_compression("softsign")
+    return Compression(name="my_softsign", fn=lambda u, lam: base.fn(u, lam), deriv=base.deriv,
+                       bound=base.bound, max_slope=base.max_slope, identity_limit="lam -> 0")
+
+
+def test_resolve_backend_env_and_errors(monkeypatch):
+    monkeypatch.delenv("IBNORM_BACKEND", raising=False)
+    assert resolve_backend(None) == "auto"
+    monkeypatch.setenv("IBNORM_BACKEND", "torch")
+    assert resolve_backend(None) == "torch"
+    assert resolve_backend("auto") == "auto"  # the argument wins over the variable
+    monkeypatch.setenv("IBNORM_BACKEND", "cuda")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolve_backend(None)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ib_layer_norm(torch.randn(2, 4), 4, backend="fast")
+
+
+def test_auto_is_torch_on_cpu(monkeypatch):
+    monkeypatch.delenv("IBNORM_BACKEND", raising=False)
+    assert select_backend(None, torch.randn(2, 8), 8, TANH) == "torch"
+    assert select_backend("auto", torch.randn(2, 8, dtype=torch.float64), 8, TANH) == "torch"
+
+
+def test_env_selects_triton(monkeypatch):
+    needs_interpreter()
+    monkeypatch.setenv("IBNORM_BACKEND", "triton")
+    x = torch.randn(2, 8)
+    assert select_backend(None, x, 8, TANH) == "triton"
+    torch.testing.assert_close(ib_rms_norm(x, 8), ib_rms_norm(x, 8, backend="torch"), rtol=1e-5, atol=1e-6)
+
+
+def test_compression_ids_and_user_compressions():
+    assert [compression_id(get_compression(n)) for n in KERNEL_COMPRESSIONS] == list(range(5))
+    custom = _custom_compression()
+    assert compression_id(custom) is None
+    x = torch.randn(3, 10)
+    assert select_backend("auto", x, 10, custom) == "composite"
+    assert select_backend("torch", x, 10, custom) == "composite"
+    with pytest.raises(ValueError, match="no Triton kernel"):
+        select_backend("triton", x, 10, custom)
+    # the composite fallback gives the same numbers as the fused path of the built-in formula
+    y = ib_layer_norm(x, 10, compression=custom, lam=0.7)
+    torch.testing.assert_close(y, ib_layer_norm(x, 10, compression="softsign", lam=0.7, backend="torch"))
+    # a re-registered built-in name with another formula is not mistaken for the kernel's formula
+    impostor = Compression(name="tanh", fn=lambda u, lam: u, deriv=TANH.deriv, bound=TANH.bound,
+                           max_slope=TANH.max_slope, identity_limit="")
+    assert compression_id(impostor) is None
+
+
+def test_triton_errors(monkeypatch):
+    x = torch.randn(2, 8)
+    with pytest.raises(TypeError, match="Triton kernels take"):
+        select_backend("triton", x.double(), 8, TANH)
+    with pytest.raises(ValueError, match="bytes per row"):
+        select_backend("triton", torch.randn(1, 20000), 20000, TANH)
+    monkeypatch.setattr(kernels, "triton_status", lambda: (False, False, "triton could not be imported (test)"))
+    with pytest.raises(RuntimeError, match="triton could not be imported"):
+        select_backend("triton", x, 8, TANH)
+    assert select_backend("auto", x, 8, TANH) == "torch"  # auto never needs triton on CPU
+    monkeypatch.setattr(kernels, "triton_status", lambda: (True, False, ""))
+    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+        ib_layer_norm(x, 8, backend="triton")
+
+
+def test_empty_and_nd_inputs():
+    x = torch.randn(0, 5)
+    assert ib_layer_norm(x, 5, backend="torch").shape == (0, 5)
+    x = torch.randn(2, 3, 4, 5)
+    y = ib_layer_norm(x, (4, 5), torch.ones(4, 5), torch.zeros(4, 5), backend="torch")
+    ref = ib_layer_norm(x, (4, 5), torch.ones(4, 5), torch.zeros(4, 5), compression=_custom_compression())
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, ib_layer_norm(x, (4, 5), backend="torch", compression="tanh"))
+    assert not torch.allclose(y, ref)  # tanh vs softsign really differ: the check above is not vacuous
+
+
+def test_non_contiguous_input():
+    x = torch.randn(6, 9).t()  # (9, 6), non-contiguous
+    y = ib_layer_norm(x, 6, backend="torch")
+    torch.testing.assert_close(y, ib_layer_norm(x.contiguous(), 6, backend="torch"))
