@@ -30,15 +30,15 @@ __all__ = ["ImageData", "synthetic_images", "MarkovLanguage", "load_cifar10", "T
 
 @dataclass
 class ImageData:
-    """A classification split: ``x`` (N, C, H, W) float32, ``y`` (N,) int64, ``num_classes``."""
+    """A classification split: ``x`` (N, C, H, W) (or flattened (N, D)) float32, ``y`` (N,) int64."""
 
     x: torch.Tensor
     y: torch.Tensor
     num_classes: int
 
     def __post_init__(self):
-        if self.x.dim() != 4 or self.y.dim() != 1 or self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(f"expected x (N,C,H,W) and y (N,), got {tuple(self.x.shape)} and {tuple(self.y.shape)}")
+        if self.x.dim() < 2 or self.y.dim() != 1 or self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"expected x (N, ...) and y (N,), got {tuple(self.x.shape)} and {tuple(self.y.shape)}")
         if self.x.shape[0] == 0:
             raise ValueError("empty data set")
 
@@ -47,6 +47,11 @@ class ImageData:
 
     def subset(self, idx) -> "ImageData":
         return ImageData(self.x[idx], self.y[idx], self.num_classes)
+
+    def flat(self, dtype: torch.dtype | None = None) -> "ImageData":
+        """The same data with images flattened to (N, C*H*W) (for MLPs), optionally cast."""
+        x = self.x.reshape(self.x.shape[0], -1)
+        return ImageData(x if dtype is None else x.to(dtype), self.y, self.num_classes)
 
 
 def _check_pos_int(name: str, v) -> int:
