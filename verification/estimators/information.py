@@ -16,8 +16,7 @@
   critic lower bounds in torch, trained on one half of the data and evaluated on the other.
   InfoNCE is capped at log(batch size).
 * Discrete ``y`` (integer labels, shape (n,)): ``"mixed_ksg"`` (Ross 2014, the discrete-continuous
-  kNN estimator) and ``"classifier"`` (the cross-entropy lower bound H(Y) - CE of a held-out
-  classifier).
+  kNN estimator), and :func:`noisy_channel_mi` with ``y`` for a noisy representation.
 
 For deterministic networks see :func:`noisy_channel_mi`: I(X;T) is infinite for continuous X and a
 deterministic T (Goldfeld et al. 2019), so the suite measures I(X; T + N(0, s^2 I)) with a stated s.
@@ -315,31 +314,6 @@ def _neural(x: Array, y: Array, kind: str, steps: int = 300, batch: int = 128, h
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
 
 
-def _classifier(x: Array, y: Array, steps: int = 300, hidden: int = 32, lr: float = 1e-2, seed: int = 0) -> float:
-    """Lower bound H(Y) - CE_heldout(q): I(X;Y) >= H(Y) - E[-log q(Y|X)] for any classifier q (nats)."""
-    import torch
-    n = x.shape[0]
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    perm = torch.randperm(n, generator=g).numpy()
-    xs = torch.as_tensor(_standardize(x)[perm], dtype=torch.float32)
-    ys = torch.as_tensor(y[perm], dtype=torch.long)
-    h = n // 2
-    C = int(y.max()) + 1
-    net = _mlp(x.shape[1], hidden, C)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(steps):                       # full-batch training on the first half
-        loss = torch.nn.functional.cross_entropy(net(xs[:h]), ys[:h])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        ce = float(torch.nn.functional.cross_entropy(net(xs[h:]), ys[h:]))
-    p = np.bincount(y[perm][h:], minlength=C) / (n - h)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum() - ce)
-
-
 # ------------------------------------------------------------------------------------- dispatch
 
 @dataclass(frozen=True)
@@ -360,8 +334,6 @@ METHODS: dict[str, _Method] = {
     "infonce": _Method(_neural, {"steps": 300, "batch": 128, "hidden": 64, "lr": 1e-3, "copula": False}),
     "nwj": _Method(_neural, {"steps": 300, "batch": 128, "hidden": 64, "lr": 1e-3, "copula": False}),
     "mixed_ksg": _Method(_mixed_ksg, {"k": 5, "copula": True}, discrete_y=True, min_n=lambda s: s["k"] + 2),
-    "classifier": _Method(_classifier, {"steps": 300, "hidden": 32, "lr": 1e-2, "copula": False},
-                          discrete_y=True, min_n=lambda s: 20),
 }
 DISCRETE_METHODS = tuple(k for k, m in METHODS.items() if m.discrete_y)
 _NEURAL = ("infonce", "nwj")
@@ -381,8 +353,6 @@ def _point(method: str, x: Array, y: Array, s: dict, seed: int) -> tuple[float, 
         x, y = x[idx], y[idx]
     if method in _NEURAL:
         return _neural(x, y, method, seed=seed, **args)
-    if method == "classifier":
-        return _classifier(x, y, seed=seed, **args), float("nan")
     if method == "ksg":
         args["workers"] = s.get("workers", 1)
     return float(m.fn(x, y, **args)), float("nan")
@@ -393,8 +363,7 @@ def mutual_information(x: Any, y: Any, method: str = DEFAULT_METHOD, *, uncertai
     """Estimate I(X;Y) in nats from paired samples ``x`` (n, dx) and ``y`` (n, dy) (or labels (n,)).
 
     Args:
-        method: one of :data:`METHODS` (``"ksg"`` by default; ``"mixed_ksg"``/``"classifier"`` need
-            integer labels ``y``).
+        method: one of :data:`METHODS` (``"ksg"`` by default; ``"mixed_ksg"`` needs integer labels ``y``).
         uncertainty: ``"subsample"`` (std over ``n_blocks`` disjoint subsamples / sqrt(n_blocks); for the
             neural critics their held-out standard error is used instead) or ``"none"``.
         seed: seeds the subsampling and the neural critics' training.
