@@ -119,7 +119,7 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
     dx = torch.empty_like(x)
     w = None if weight is None else weight.to(cd)
     dw = torch.zeros(n, dtype=cd, device=x.device) if need_dw else None
-    db = torch.zeros(n, dtype=cd, device=x.device) if need_db else None
+    db = dy.sum(0, dtype=cd) if need_db else None  # one column sum over all rows
     st = stats.to(cd)
     for i, j in _blocks(m, n):
         r = st[2, i:j].unsqueeze(-1)  # (R, 1)
@@ -135,8 +135,6 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
             h = a.mul_(r)  # s
             t, scale, fp = compress(h.clone(), comp_id, lam, need_deriv=True)
             yh = t.mul_(scale) if scale != 1.0 else t
-        if need_db:
-            db += dyb.sum(0)
         g = dx[i:j] if same else torch.empty_like(xb)  # becomes dx
         if compress_first:
             torch.mul(dyb, yh, out=g)  # dy * yhat

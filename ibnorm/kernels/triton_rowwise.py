@@ -83,7 +83,7 @@ def _compress(a, lam, p, delta, delta_p, COMP: tl.constexpr):
 def _fwd_kernel(X, Y, W, B, STATS, stride_x, stride_y, M, N, eps, lam, p, delta, delta_p,
                 COMP: tl.constexpr, CENTER: tl.constexpr, COMPRESS_FIRST: tl.constexpr,
                 HAS_W: tl.constexpr, HAS_B: tl.constexpr, BLOCK_N: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)  # int64 offsets: M * N may exceed 2^31
     cols = tl.arange(0, BLOCK_N)
     mask = cols < N
     x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
@@ -132,7 +132,7 @@ def _bwd_kernel(DY, X, W, STATS, DX, DW, DB, stride_dy, stride_x, stride_dx, M, 
         w = tl.where(mask, 1.0, 0.0)
     dw_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
     db_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
-    row_start = pid * rows_per_program
+    row_start = pid.to(tl.int64) * rows_per_program
     row_end = tl.minimum(row_start + rows_per_program, M)
     for row in range(row_start, row_end):
         x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
