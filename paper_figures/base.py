@@ -186,3 +186,79 @@ def groups(col) -> list:
         return sorted(vals)
     except TypeError:
         return vals
+
+
+# ---------------------------------------------------------------------------- nested ("wide") arrays
+def grid(ev, key: str, figure: str, shape: tuple | None = None) -> np.ndarray:
+    """``ev.arrays[key]`` as a float array, checked against ``shape`` (``None`` entries match any size).
+
+    The claims store sweeps as nested lists, e.g. ``log_lip_lower[gain][seed][depth]``; a shape
+    mismatch (a claim changed its layout) raises :class:`FigureDataError` instead of a wrong plot."""
+    a = as_array(get_arrays(ev, [key], figure)[key], f"{figure}: {ev.claim_id}.arrays[{key!r}]")
+    if shape is not None:
+        if a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
+            raise FigureDataError(f"{figure}: claim {ev.claim_id!r}: arrays[{key!r}] has shape {a.shape}, "
+                                  f"expected {tuple('*' if s is None else s for s in shape)}")
+    return a
+
+
+def seed_stats(mat, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of a (seeds, points) matrix: mean and Student-t CI over the seeds (finite values only)."""
+    from verification.verdict import mean_ci
+
+    mat = np.atleast_2d(np.asarray(mat, dtype=float))
+    out = [mean_ci(col[np.isfinite(col)].tolist(), level) for col in mat.T]
+    return (np.asarray([m for m, _ in out]), np.asarray([ci[0] for _, ci in out]),
+            np.asarray([ci[1] for _, ci in out]))
+
+
+def plot_seeds(ax, x, mat, *, label: str, i: int | str = 0, style_index: int = 0, band=None, **kw):
+    """Mean over seeds (rows of ``mat``) against ``x`` with a shaded 95% CI; ``band=(lo_mat, hi_mat)``
+    shades instead the range over seeds from the smallest lower bound to the largest upper bound (for
+    quantities known as a bracket [lower, upper])."""
+    from . import style
+
+    m, lo, hi = seed_stats(mat)
+    if not np.isfinite(m).any():
+        raise FigureDataError(f"no finite values for {label!r}")
+    if band is not None:
+        lo = np.nanmin(np.atleast_2d(np.asarray(band[0], dtype=float)), axis=0)
+        hi = np.nanmax(np.atleast_2d(np.asarray(band[1], dtype=float)), axis=0)
+    c = style.color(i)
+    kw = {"marker": style.marker(style_index), "linestyle": style.linestyle(style_index), **kw}
+    ax.plot(x, m, color=c, label=label, **kw)
+    ax.fill_between(x, lo, hi, color=c, alpha=0.18, linewidth=0)
+    return m
+
+
+# ---------------------------------------------------------------------------- "grouping/variant/quantity" arrays
+def slash_arrays(ev, figure: str, quantity_prefix: str = "") -> dict:
+    """The ``ib.*`` claims' layout: ``arrays["<grouping>/<compression>@<lambda>/<quantity>"] = [value per
+    seed]`` (``identity@1`` is the variance-centric baseline). Returns ``{(grouping, compression, lam,
+    quantity): float array over seeds}`` for the quantities starting with ``quantity_prefix``."""
+    out = {}
+    for key, vals in (ev.arrays or {}).items():
+        parts = key.split("/", 2)
+        if len(parts) != 3 or "@" not in parts[1] or not parts[2].startswith(quantity_prefix):
+            continue
+        comp, _, lam = parts[1].partition("@")
+        try:
+            lam_f = float(lam)
+            arr = as_array(vals, f"{figure}: {ev.claim_id}.arrays[{key!r}]")
+        except (ValueError, FigureDataError):
+            continue
+        if arr.ndim == 1:
+            out[(parts[0], comp, lam_f, parts[2])] = arr
+    if not out:
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r} has no 'grouping/compression@lambda/"
+                              f"{quantity_prefix}...' arrays (available: {sorted(ev.arrays or {})[:8] or 'none'})")
+    return out
+
+
+GROUPING_NAMES = {"ln": "LayerNorm", "rms": "RMSNorm", "bn": "BatchNorm", "gn": "GroupNorm"}
+
+
+def variant_label(grouping: str, comp: str, lam: float) -> str:
+    """``("ln", "tanh", 2.0)`` -> ``"IB-LayerNorm tanh, lambda=2"``; the identity is the plain normalizer."""
+    name = GROUPING_NAMES.get(grouping, grouping)
+    return name if comp == "identity" else f"IB-{name} {comp}, λ={lam:g}"

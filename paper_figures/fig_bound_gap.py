@@ -1,5 +1,9 @@
-"""Figure 6: the local-Lipschitz capacity bound against the measured generalization gap, with and
-without normalization, from ``cap.local-generalization-bound``."""
+"""Figure 6: the local-Lipschitz capacity bound against the measured generalization gap, one point per
+trained network, from ``cap.local-generalization-bound``.
+
+Reads ``points.norm``, ``points.label_noise``, ``points.gap`` (test error - train error) and
+``points.bound`` (our reconstructed local-Lipschitz covering bound), one entry per network.
+"""
 from __future__ import annotations
 
 import sys
@@ -11,22 +15,25 @@ from .base import columns, figure_main, get_evidence, groups
 
 NAME = "bound_gap"
 CLAIMS = ("cap.local-generalization-bound",)
-CAPTION = ("Capacity bound (log scale) against the measured generalization gap (test loss - train loss), one "
-           "point per trained network, coloured by configuration; a bound that tracks the gap rises left to right.")
-KEYS = ("bound", "gap", "config")   # long format: one entry per (configuration, seed)
+CAPTION = ("Capacity bound (log scale) against the measured generalization gap (test error - train error), one "
+           "point per trained network; colour = normalizer, marker = label-noise level. Normalization helps when "
+           "its points lie lower; the bound tracks the gap when the points rise from left to right.")
+KEYS = ("points.norm", "points.label_noise", "points.gap", "points.bound")
 
 
 def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
     c = columns(ev, KEYS, NAME)
     fig, ax = style.new_figure()
-    for i, cfg in enumerate(groups(c["config"])):
-        sel = np.asarray([v == cfg for v in c["config"]])
-        ax.scatter(c["gap"][sel], c["bound"][sel], color=style.color(str(cfg)) if isinstance(cfg, str) else style.color(i),
-                   marker=style.marker(i), label=str(cfg), s=22)
+    noises = groups(c["points.label_noise"])
+    for norm in groups(c["points.norm"]):
+        for j, ln in enumerate(noises):
+            sel = np.asarray([(a == norm and b == ln) for a, b in zip(c["points.norm"], c["points.label_noise"])])
+            if sel.any():
+                ax.scatter(c["points.gap"][sel], c["points.bound"][sel], color=style.color(str(norm)),
+                           marker=style.marker(j), s=26, label=f"{norm}, label noise {ln:g}")
     ax.set_yscale("log")
-    style.label_axes(ax, "measured generalization gap (nats, test - train cross-entropy)",
-                     "capacity bound (nats, log scale)")
+    style.label_axes(ax, "generalization gap (test error - train error, fraction)", "capacity bound (log scale)")
     ax.legend()
     style.verdict_badge(ax, ev)
     return style.save(fig, out_dir, f"fig_{NAME}")

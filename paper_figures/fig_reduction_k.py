@@ -1,38 +1,39 @@
 """Figure 2: the Lipschitz reduction against the number K of normalizers, with the product-of-sigma prediction.
 
-Reads ``cap.normalization-exponential-reduction``: the measured log reduction log(Lip_unnormalized /
-Lip_normalized) and the predicted sum_j log(sigma_j / |gamma_j|) (log of the product of the
-normalizers' input standard deviations over |gamma|), per regime (e.g. large vs small variances).
+Reads ``cap.normalization-exponential-reduction``: ``K`` (nK), ``seeds`` (S) and, per (seed, K), the
+measured log reduction log(Lip_unnormalized / Lip_normalized) as a bracket ``log_reduction_lower`` /
+``log_reduction_upper`` and the product-law prediction ``log_reduction_pred`` =
+sum_j log(sigma_j/|gamma_j|) from the measured normalizer-input variances (all (S, nK)).
 """
 from __future__ import annotations
 
 import sys
 
 from . import style
-from .base import columns, figure_main, get_evidence, groups, mean_ci_by, plot_mean_ci
+from .base import figure_main, get_evidence, grid, plot_seeds
 
 NAME = "reduction_k"
 CLAIMS = ("cap.normalization-exponential-reduction",)
-CAPTION = ("Measured log-reduction of the Lipschitz constant against the number K of normalizers (markers, "
-           "mean and 95% CI over seeds) and the prediction log prod_j sigma_j/|gamma_j| (dashed), per regime.")
-KEYS = ("K", "log_reduction", "log_predicted")   # long format: one entry per (regime, K, seed)
-OPTIONAL = ("regime",)                           # e.g. gain, or "large-variance"/"small-variance"
+CAPTION = ("Measured log-reduction log(Lip without / Lip with normalizers) against the number K of normalizers "
+           "(mean over seeds of the bracket midpoint; band: range over seeds from the lower to the upper end of the bracket) and the product-law "
+           "prediction sum_j log(sigma_j/|gamma_j|) (dashed).")
+KEYS = ("K", "log_reduction_lower", "log_reduction_upper", "log_reduction_pred")
 
 
 def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
-    c = columns(ev, KEYS, NAME, OPTIONAL)
-    regime = c.get("regime", ["all"] * len(c["K"]))
+    ks = grid(ev, "K", NAME, (None,))
+    shape = (None, ks.size)
+    lo, hi = grid(ev, "log_reduction_lower", NAME, shape), grid(ev, "log_reduction_upper", NAME, shape)
     fig, ax = style.new_figure()
-    for i, r in enumerate(groups(regime)):
-        sel = [v == r for v in regime]
-        lab = f"regime {r}" if r != "all" else "measured"
-        plot_mean_ci(ax, c["K"][sel], c["log_reduction"][sel], label=f"{lab}: measured", i=i, style_index=i,
-                     fill=False, linestyle="none")
-        xs, m, _, _ = mean_ci_by(c["K"][sel], c["log_predicted"][sel])
-        ax.plot(xs, m, linestyle="--", color=style.color(i), label=f"{lab}: predicted")
+    plot_seeds(ax, ks, (lo + hi) / 2, label="measured", i=0, style_index=0, band=(lo, hi), linestyle="none")
+    plot_seeds(ax, ks, grid(ev, "log_reduction_pred", NAME, shape), label="product law (predicted)", i="black",
+               style_index=1, marker="")
     ax.axhline(0.0, color="0.5", linewidth=0.8)
-    style.label_axes(ax, "number of normalizers K", "log(Lip without / Lip with normalizers) (nats)")
+    gain = (ev.conditions or {}).get("gain")
+    style.label_axes(ax, "number of normalizers K", "log(Lip without / Lip with normalizers) (natural log)",
+                     None if gain is None else f"gain g = {gain}, {ev.conditions.get('norm', '')} every "
+                                               f"{ev.conditions.get('every', '?')} layers")
     ax.legend()
     style.verdict_badge(ax, ev)
     return style.save(fig, out_dir, f"fig_{NAME}")

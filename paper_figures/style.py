@@ -43,6 +43,7 @@ NORMALIZER_COLORS = {
     "ib-ln": OKABE_ITO["vermillion"], "ib_rms": OKABE_ITO["bluish_green"], "ib-rms": OKABE_ITO["bluish_green"],
     "ib_batch": OKABE_ITO["yellow"], "ib-bn": OKABE_ITO["yellow"],
 }
+NORMALIZER_COLORS.update({"ib-ln": OKABE_ITO["vermillion"], "ib-gn": OKABE_ITO["yellow"]})
 
 
 def color(i: int | str) -> str:
@@ -82,6 +83,7 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, heigh
     apply_style()
     w = width or (5.2 if ncols == 1 else 3.6 * ncols)
     h = height or 3.6 * nrows
+    kw.setdefault("layout", "constrained")  # labels, titles and legends never overlap the next panel
     fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True, **kw)
     return fig, axes
 
@@ -97,14 +99,25 @@ def label_axes(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
 
 
 def verdict_badge(ax, evidence) -> None:
-    """Write the claim's computed verdict in the corner of ``ax`` (coloured by verdict)."""
+    """The claim's computed verdict, small and coloured by verdict, under the right end of ``ax``'s x label."""
     v = evidence.verdict.value if hasattr(evidence.verdict, "value") else str(evidence.verdict)
-    ax.text(0.99, 0.01, f"{evidence.claim_id}: {v}" + (" (tiny scale: not evidence)" if evidence.scale == "tiny" else ""),
-            transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color=VERDICT_COLORS.get(v, "k"))
+    tiny = " (tiny scale: not evidence)" if getattr(evidence, "scale", "") == "tiny" else ""
+    ax.annotate(f"{evidence.claim_id}: {v}{tiny}", xy=(1.0, 0.0), xycoords="axes fraction", xytext=(0, -30),
+                textcoords="offset points", ha="right", va="top", fontsize=6.5, color=VERDICT_COLORS.get(v, "k"))
 
 
-def save(fig, out_dir: str | os.PathLike, name: str, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
+def formats_from_env() -> tuple[str, ...]:
+    """``PAPER_FIGURES_FORMATS`` (e.g. ``png``; default ``png,pdf``): the smoke tests skip the PDFs."""
+    fmts = tuple(f.strip().lower() for f in os.environ.get("PAPER_FIGURES_FORMATS", "png,pdf").split(",") if f.strip())
+    bad = [f for f in fmts if f not in ("png", "pdf", "svg")]
+    if bad or "png" not in fmts:
+        raise ValueError(f"PAPER_FIGURES_FORMATS must list png and optionally pdf/svg, got {fmts}")
+    return fmts
+
+
+def save(fig, out_dir: str | os.PathLike, name: str, formats: Iterable[str] | None = None) -> list[Path]:
     """Save ``fig`` as ``out_dir/name.{png,pdf}``, close it, and return the paths (PNG first)."""
+    formats = formats_from_env() if formats is None else tuple(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

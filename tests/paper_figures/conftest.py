@@ -31,55 +31,93 @@ def _long(**axes):
 def synthetic_evidence() -> dict:
     rng = np.random.default_rng(0)
     ev = {}
-    d = _long(depth=[2, 4, 6, 8], gain=[1.5, 2.0], normalized=[0, 1], seed=[0, 1])
-    d["log_lip"] = [L * math.log(g) * (0.2 if n else 1.0) + 0.1 * rng.standard_normal()
-                    for L, g, n in zip(d["depth"], d["gain"], d["normalized"])]
-    ev["cap.unnormalized-exponential-input"] = _ev("cap.unnormalized-exponential-input", d)
-    ev["cap.unnormalized-exponential-params"] = _ev("cap.unnormalized-exponential-params", dict(d))
-    r = _long(regime=["large-variance", "small-variance"], K=[0, 1, 2, 3], seed=[0, 1])
-    r["log_predicted"] = [k * (1.0 if reg.startswith("large") else -0.5) for reg, k in zip(r["regime"], r["K"])]
-    r["log_reduction"] = [p + 0.05 * rng.standard_normal() for p in r["log_predicted"]]
-    g = _long(grid_gain=[0.5, 1.0, 2.0], grid_K=[1, 2, 3], seed=[0, 1])
-    g["grid_log_reduction"] = [k * math.log(gg) for gg, k in zip(g["grid_gain"], g["grid_K"])]
-    ev["cap.normalization-exponential-reduction"] = _ev("cap.normalization-exponential-reduction", {**r, **g})
-    s = _long(K=[0, 1, 2, 3], seed=[0, 1])
-    s["log_grad_norm"] = [3 - k + 0.1 * rng.standard_normal() for k in s["K"]]
-    s["log_hessian_norm"] = [5 - 2 * k + 0.1 * rng.standard_normal() for k in s["K"]]
-    ev["cap.loss-smoothness"] = _ev("cap.loss-smoothness", s)
-    t = _long(step=[0, 10, 20, 40], layer=[1, 2], seed=[0, 1])
-    t["input_var"] = [1 + 0.05 * st * l for st, l in zip(t["step"], t["layer"])]
-    t["weight_norm"] = [5 + 0.02 * st for st in t["step"]]
-    ev["cap.training-statistics"] = _ev("cap.training-statistics", t)
-    b = _long(config=["none", "layer", "batch"], seed=[0, 1, 2])
-    b["gap"] = [0.1 * (i % 3 + 1) + 0.01 * rng.standard_normal() for i in range(len(b["config"]))]
-    b["bound"] = [10 ** (1 + x) for x in b["gap"]]
-    ev["cap.local-generalization-bound"] = _ev("cap.local-generalization-bound", b)
-    mi_validation = [{"estimator": "ksg", "task": f"gaussian rho={rho}", "true": -0.5 * math.log(1 - rho ** 2),
-                      "estimate": -0.5 * math.log(1 - rho ** 2) + 0.01, "ok": True} for rho in (0.3, 0.6, 0.9)]
-    mi_validation += [{"estimator": "binning", "task": "student-t", "true": 0.2, "estimate": 0.35, "ok": False}]
-    p = _long(plane_normalizer=["layer", "ib_layer"], plane_layer=[1, 2, 3], seed=[0, 1])
-    p["plane_i_prev"] = [2.0 / l + (0 if n == "layer" else -0.3) for n, l in zip(p["plane_normalizer"], p["plane_layer"])]
-    p["plane_i_y"] = [0.6 - 0.05 * l for l in p["plane_layer"]]
-    lam = _long(lam=[0.5, 1.0, 2.0, 4.0], estimator=["ksg", "gaussian"], seed=[0, 1])
-    lam["ib_value"] = [0.2 + 0.05 * math.log(x) for x in lam["lam"]]
-    base = _long(baseline_normalizer=["layer", "rms"], baseline_estimator=["ksg", "gaussian"], seed=[0, 1])
-    base["baseline_ib_value"] = [0.15] * len(base["seed"])
-    base.pop("seed")
-    ev["ib.higher-ib-value"] = _ev("ib.higher-ib-value", {**p, **{k: v for k, v in lam.items() if k != "seed"}, **base},
-                                   mi_validation)
-    n = _long(lam=[0.0, 0.5, 1.0, 2.0], seed=[0, 1])
-    n["mi_nuisance"] = [1.0 / (1 + x) for x in n["lam"]]
-    n["mi_label"] = [0.6] * len(n["lam"])
-    ev["ib.nuisance-suppression"] = _ev("ib.nuisance-suppression", n, mi_validation)
-    a = _long(task=["lm", "vision"], normalizer=["layer", "rms", "ib_layer"], seed=[0, 1, 2])
-    a["accuracy"] = [0.7 + 0.02 * (nm == "ib_layer") + 0.01 * rng.standard_normal() for nm in a["normalizer"]]
-    la = _long(lam=[0.5, 1.0, 2.0], seed=[0, 1, 2])
-    a.update({"lam": la["lam"], "lam_accuracy": [0.7 + 0.01 * x for x in la["lam"]]})
-    ev["ib.empirical-performance"] = _ev("ib.empirical-performance", a)
-    j = _long(normalizer=["layer", "batch", "rms"], sample=list(range(5)))
-    j["predicted"] = [float(x) for x in rng.uniform(0.1, 3.0, len(j["sample"]))]
-    j["measured"] = list(j["predicted"])
-    ev["cap.norm-jacobian"] = _ev("cap.norm-jacobian", j)
+    # cap.unnormalized-exponential-*: (gain, seed, depth) nested lists, lower/upper bound brackets
+    gains, depths, seeds = [1.5, 2.0], [2, 3, 4], [0, 1]
+    lo = [[[L * math.log(g) + 0.01 * rng.standard_normal() for L in depths] for _ in seeds] for g in gains]
+    hi = [[[v + 0.05 for v in row] for row in m] for m in lo]
+    nlo = [[[0.1 * v for v in row] for row in m] for m in lo]
+    depth_arrays = {"gains": gains, "depths": depths, "seeds": seeds, "log_lip_lower": lo, "log_lip_upper": hi,
+                    "log_lip_norm_lower": nlo, "log_lip_norm_upper": nlo}
+    for cid in ("cap.unnormalized-exponential-input", "cap.unnormalized-exponential-params"):
+        ev[cid] = _ev(cid, depth_arrays)
+        ev[cid].predicted = {f"slope g={g:g}": math.log(g) for g in gains}
+    # cap.normalization-exponential-reduction: (seed, K) brackets + (phase gain, K) grid
+    ks, pg = [1, 2, 3], [0.5, 1.0, 2.0]
+    pred = [[k * math.log(2.0) for k in ks] for _ in seeds]
+    ev["cap.normalization-exponential-reduction"] = _ev("cap.normalization-exponential-reduction", {
+        "K": ks, "seeds": seeds, "log_reduction_lower": [[v - 0.1 for v in r] for r in pred],
+        "log_reduction_upper": [[v + 0.1 for v in r] for r in pred], "log_reduction_pred": pred,
+        "phase_gains": pg, "phase_log_reduction": [[k * math.log(g) for k in ks] for g in pg],
+        "phase_log_reduction_pred": [[k * math.log(g) * 1.1 for k in ks] for g in pg]})
+    ev["cap.normalization-exponential-reduction"].conditions = {"gain": 2.0, "norm": "ln", "every": 2}
+    # cap.loss-smoothness: (seed, K)
+    sm = {"K": ks, "seeds": seeds}
+    for q, base in (("grad", 3.0), ("hessian", 5.0)):
+        sm[f"log_{q}_norm"] = [[base - k + 0.1 * rng.standard_normal() for k in ks] for _ in seeds]
+        sm[f"log_{q}_norm_unnorm"] = [[base + k for k in ks] for _ in seeds]
+    ev["cap.loss-smoothness"] = _ev("cap.loss-smoothness", sm)
+    # cap.training-statistics: per normalizer type, steps (T,), norm_var (seeds, normalizers, T), weight_norm
+    steps = [0, 10, 20, 30]
+    tr = {}
+    for nm in ("bn", "ln"):
+        tr[f"steps[{nm}]"] = steps
+        tr[f"norm_var[{nm}]"] = [[[1 + 0.05 * st * (l + 1) for st in steps] for l in range(2)] for _ in seeds]
+        tr[f"norm_names[{nm}]"] = ["block1.norm1", "block1.norm2"]
+        tr[f"weight_norm[{nm}]"] = [[[5 + 0.02 * st for st in steps] for _ in range(3)] for _ in seeds]
+        tr[f"weight_names[{nm}]"] = ["stem", "block1.conv1", "head"]
+    ev["cap.training-statistics"] = _ev("cap.training-statistics", tr)
+    # cap.local-generalization-bound: points.* one entry per trained network
+    pts = _long(**{"points.norm": ["none", "ln", "bn"], "points.label_noise": [0.0, 0.3], "points.seed": seeds})
+    pts["points.gap"] = [0.05 + ln + 0.01 * rng.standard_normal() for ln in pts["points.label_noise"]]
+    pts["points.bound"] = [10 ** (2 + g) * (10 if n == "none" else 1) for g, n in zip(pts["points.gap"], pts["points.norm"])]
+    ev["cap.local-generalization-bound"] = _ev("cap.local-generalization-bound", pts)
+    # ib.* claims: arrays["<grouping>/<compression>@<lambda>/<quantity>"] = [value per seed]
+    mi_validation = [{"task": f"normal-1x1-{rho}", "family": "normal", "true": -0.5 * math.log(1 - rho ** 2),
+                      "estimate": -0.5 * math.log(1 - rho ** 2) + 0.01, "error": 0.01, "method": "ksg(k=5, copula)"}
+                     for rho in (0.3, 0.6, 0.9)]
+    mi_validation += [{"task": "label-2class-sep2(s=0.5)", "true": 0.4, "estimate": 0.38, "method": "noisy_channel"}]
+    variants = [("identity", 1.0), ("tanh", 1.0), ("tanh", 2.0), ("root", 1.0), ("root", 2.0)]
+    nu, ib = {}, {}
+    for g in ("ln", "bn"):
+        for c, lam in variants:
+            k = f"{g}/{c}@{lam:g}"
+            shrink = 1.0 if c == "identity" else 1.0 / (1 + lam)
+            nu[f"{k}/kurtosis"] = [20 * shrink + rng.standard_normal() for _ in seeds]
+            nu[f"{k}/entropy_change"] = [-lam * (c != "identity") for _ in seeds]
+            for s_ in (0.1, 0.5):
+                nu[f"{k}/nuisance_info@{s_:g}"] = [0.3 * shrink + 0.01 * rng.standard_normal() for _ in seeds]
+                nu[f"{k}/label_info@{s_:g}"] = [0.5 + 0.01 * rng.standard_normal() for _ in seeds]
+            for est in ("mixture", "knn"):
+                for s_ in (0.3, 1.0):
+                    ib[f"{k}/{est}/IX@{s_:g}"] = [2.0 * shrink / s_ + 0.01 * rng.standard_normal() for _ in seeds]
+                    ib[f"{k}/{est}/IY@{s_:g}"] = [0.6 - 0.1 * s_ + 0.01 * rng.standard_normal() for _ in seeds]
+    ev["ib.nuisance-suppression"] = _ev("ib.nuisance-suppression", nu, mi_validation)
+    ev["ib.higher-ib-value"] = _ev("ib.higher-ib-value", ib, mi_validation)
+    ev["ib.higher-ib-value"].conditions = {"betas": [0.01, 0.1], "noise_std": [0.3, 1.0]}
+    ev["cap.loss-smoothness"].validation = [
+        {"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0, "passed": True}]
+    ev["cap.unnormalized-exponential-input"].validation = [
+        {"estimator": "lipschitz", "case": "W=2Q", "exact": 2.0, "lower": 1.99, "upper": 2.5, "passed": True}]
+    # ib.empirical-performance: <dom>.per_seed[<method>], <dom>.mean_ci[<method>], <dom>.lambda_curve
+    perf = {}
+    for dom, methods in (("lm", ["ln", "rms", "ib-ln", "ib-rms"]), ("vision", ["bn", "ln", "ib-bn", "ib-ln"])):
+        for m in methods:
+            vals = [0.7 + 0.02 * m.startswith("ib") + 0.01 * rng.standard_normal() for _ in seeds]
+            perf[f"{dom}.per_seed[{m}]"] = vals
+            perf[f"{dom}.mean_ci[{m}]"] = [float(np.mean(vals)), min(vals), max(vals)]
+        perf[f"{dom}.lambda_curve"] = [[lam, 0.7 + 0.01 * lam, 0.69, 0.72 + 0.01 * lam] for lam in (0.5, 1.0, 2.0)]
+    perf["audit"] = [{"quantity": "gain", "recomputed_gain_pct": 9.0}]
+    ev["ib.empirical-performance"] = _ev("ib.empirical-performance", perf)
+    # cap.norm-jacobian: long-format formula rows + blow-up curves
+    jac = _long(formula_kind=["ln", "bn", "rms"], formula_source=["torch", "ibnorm"], formula_eps=[1e-5], seed=seeds)
+    jac["formula_predicted"] = [float(x) for x in rng.uniform(0.1, 3.0, len(jac["seed"]))]
+    jac["formula_measured"] = list(jac["formula_predicted"])
+    sig = [1e-3, 1e-2, 1e-1, 1.0]
+    jac.update({"blowup_sigma": sig, "blowup_norm_eps0": [1 / x for x in sig], "blowup_predicted_eps0": [1 / x for x in sig],
+                "blowup_norm_eps": [1 / math.sqrt(x * x + 1e-4) for x in sig],
+                "blowup_predicted_eps": [1 / math.sqrt(x * x + 1e-4) for x in sig], "blowup_bound_eps": 100.0,
+                "scaling_eps": [0.0, 1e-4]})
+    ev["cap.norm-jacobian"] = _ev("cap.norm-jacobian", jac)
     return ev
 
 
