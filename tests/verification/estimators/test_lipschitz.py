@@ -132,7 +132,7 @@ def test_property_lower_le_exact_le_upper_params(norm, comp, act, residual, dept
     assert math.isfinite(est.upper) and est.upper >= exact * (1 - 1e-9)
 
 
-@settings(max_examples=10)
+@settings(max_examples=5)
 @given(norm=st.sampled_from(["ln", "rms", "gn"]), comp=COMPS, gain=st.floats(0.5, 2.5), seed=st.integers(0, 30),
        radius=st.floats(0.01, 0.5))
 def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
@@ -140,12 +140,13 @@ def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
     net = build_network(depth=3, width=8, gain=gain, norm=norm, compression=comp, activation="tanh", seed=seed,
                         groups=2, eps=1e-3)
     x = _x(3, 8, seed=seed)
-    est = estimate_lipschitz(net, x, radius=radius, ascent_steps=5, seed=seed)
-    est0 = estimate_lipschitz(net, x, seed=seed)
+    est = estimate_lipschitz(net, x, radius=radius, ascent_steps=3, ascent_starts=2, seed=seed,
+                             power_iters=15)
+    est0 = estimate_lipschitz(net, x, seed=seed, power_iters=15)
     assert est.upper >= est0.upper * (1 - 1e-12) and est.lower >= est0.lower * (1 - 1e-12)
     g = torch.Generator().manual_seed(seed)
-    d = torch.randn(3, 4, 8, generator=g, dtype=F64)
-    d = d / d.norm(dim=-1, keepdim=True) * radius * torch.rand(3, 4, 1, generator=g, dtype=F64)
+    d = torch.randn(3, 3, 8, generator=g, dtype=F64)
+    d = d / d.norm(dim=-1, keepdim=True) * radius * torch.rand(3, 3, 1, generator=g, dtype=F64)
     pts = (x.unsqueeze(1) + d).reshape(-1, 8)
     assert float(_exact_input_norms(net, pts).max()) <= est.upper * (1 + 1e-9)
     assert (est.witness - x).norm(dim=1).min() <= radius * (1 + 1e-9)
@@ -178,13 +179,13 @@ def test_conv_operator_norm_against_the_dense_operator(padding_mode):
 
 
 def test_conv_network_bounds():
-    net = build_network(depth=3, width=4, gain=1.4, conv=True, image_size=4, norm="gn", groups=2,
+    net = build_network(depth=2, width=2, gain=1.4, conv=True, image_size=3, norm="gn", groups=1,
                         activation="relu", seed=2)
-    x = torch.randn(2, 4, 4, 4, dtype=F64)
-    est = estimate_lipschitz(net, x)
+    x = torch.randn(2, 2, 3, 3, dtype=F64)
+    est = estimate_lipschitz(net, x, power_iters=10)
     exact = float(_exact_input_norms(net, x).max())
     assert est.lower <= exact * (1 + 1e-9) <= est.upper * (1 + 1e-9)
-    p = estimate_lipschitz(net, x, wrt="params")
+    p = estimate_lipschitz(net, x, wrt="params", power_iters=10)
     exact_p = float(_exact_param_norms(net, x).max())
     assert p.lower <= exact_p * (1 + 1e-9) <= p.upper * (1 + 1e-9)
 
