@@ -1,0 +1,38 @@
+"""The one dtype-keyed tolerance table of the ibnorm tests (DESIGN.md section 6).
+
+fp64: 1e-10 (round-off of a normalizer over <= 1e3 values is ~1e-13, so three orders of margin while still
+catching any real formula difference, e.g. an eps or a biased/unbiased variance mix-up >= 1e-6);
+fp32: 1e-5 (about 100 ulps of float32 at unit scale). Half precision is the kernels' business
+(``tests/ibnorm/kernels``: the flash-attn rule against an fp32 reference).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+TOL = {
+    torch.float64: {"rtol": 1e-10, "atol": 1e-10},
+    torch.float32: {"rtol": 1e-5, "atol": 1e-5},
+}
+
+
+def tol(dtype: torch.dtype) -> dict:
+    """``{"rtol", "atol"}`` for ``dtype`` (KeyError for a dtype without an entry: add it here, not inline)."""
+    return TOL[dtype]
+
+
+def assert_close(actual, expected, dtype: torch.dtype | None = None, **kw) -> None:
+    """``torch.testing.assert_close`` with the table's tolerance for ``dtype`` (default: expected's dtype)."""
+    t = dict(tol(dtype or expected.dtype))
+    t.update(kw)
+    torch.testing.assert_close(actual, expected, equal_nan=True, **t)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tensors in these tests are tiny: one intra-op thread avoids thread contention (on a shared 2-core
+    machine, autograd on tiny tensors was ~100x slower with 2 threads). Import it into a test module to use it."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
