@@ -130,8 +130,8 @@ def analyze_training_statistics(records: list[dict], *, window: int = 10) -> dic
 
     * ``var-growth[norm]``: mean over normalizers of log(var_end / var_start) > 0;
     * ``weight-growth[norm]``: mean over weight tensors of log(||W||_end / ||W||_start) > 0;
-    * ``regime[norm]``: the fraction of normalizers with sigma_end > max|gamma| exceeds 1/2 (the regime in
-      which a normalizer divides the Lipschitz constant, capacity.md 2.3);
+    * ``regime[norm]``: the fraction of (normalizer, seed) pairs with sigma_end > max|gamma| exceeds 1/2
+      (Wilson interval; the regime in which a normalizer divides the Lipschitz constant, capacity.md 2.3);
     * precondition: every run learned (test accuracy above chance + 0.1).
 
     start/end = the mean of the first/last ``window`` logged steps.
@@ -151,15 +151,20 @@ def analyze_training_statistics(records: list[dict], *, window: int = 10) -> dic
             ends = {k: _endpoints(v, window)[1] for k, v in r["norm_var_full"].items()}
             vg.append(float(np.mean(lv)) if lv else math.nan)
             wg.append(float(np.mean(lw)) if lw else math.nan)
-            reg.append(float(np.mean([math.sqrt(ends[k]) > r["gamma_max"][k] for k in ends])) if ends else math.nan)
+            reg += [math.sqrt(ends[k]) > r["gamma_max"][k] for k in ends]
             vend.append(float(np.mean(list(ends.values()))) if ends else math.nan)
-        for name, vals, kw in (("var-growth", vg, {"greater_than": 0.0}), ("weight-growth", wg, {"greater_than": 0.0}),
-                               ("regime", reg, {"greater_than": 0.5})):
+        for name, vals in (("var-growth", vg), ("weight-growth", wg)):
             m, ci = mean_ci(vals)
             if name == "var-growth" and not any(math.isfinite(v) for v in vals):
                 continue  # no normalizer in this configuration (norm="none")
-            checks.append(check_direction(f"{name}[{norm}]", m, ci, details={"per_seed": vals}, **kw))
+            checks.append(check_direction(f"{name}[{norm}]", m, ci, greater_than=0.0, details={"per_seed": vals}))
             measured[f"{name}[{norm}]"] = {"estimate": m, "ci": list(ci)}
+        if reg:  # pooled (normalizer, seed) pairs; Wilson score interval of the fraction with sigma > |gamma|
+            k = int(sum(reg))
+            wci = stats.binomtest(k, len(reg)).proportion_ci(method="wilson")
+            checks.append(check_direction(f"regime[{norm}]", k / len(reg), (wci.low, wci.high), greater_than=0.5,
+                                          details={"count": k, "pairs": len(reg)}))
+            measured[f"regime[{norm}]"] = {"estimate": k / len(reg), "ci": [wci.low, wci.high], "count": f"{k}/{len(reg)}"}
         measured[f"final_mean_var[{norm}]"] = float(np.nanmean(vend))
         arrays[f"steps[{norm}]"] = rs[0]["steps"]
         arrays[f"norm_var[{norm}]"] = [[r["norm_var"][k] for k in sorted(r["norm_var"])] for r in rs]
