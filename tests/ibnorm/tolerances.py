@@ -13,6 +13,7 @@ import torch
 TOL = {
     torch.float64: {"rtol": 1e-10, "atol": 1e-10},
     torch.float32: {"rtol": 1e-5, "atol": 1e-5},
+    torch.int64: {"rtol": 0, "atol": 0},  # counters such as num_batches_tracked: exact
 }
 
 
@@ -22,8 +23,12 @@ def tol(dtype: torch.dtype) -> dict:
 
 
 def assert_close(actual, expected, dtype: torch.dtype | None = None, **kw) -> None:
-    """``torch.testing.assert_close`` with the table's tolerance for ``dtype`` (default: expected's dtype)."""
-    t = dict(tol(dtype or expected.dtype))
+    """``torch.testing.assert_close`` with the table's tolerance for ``dtype`` (default: the dtype of ``expected``,
+    or of its first tensor when it is a sequence, e.g. a tuple of gradients)."""
+    if dtype is None:
+        first = expected if isinstance(expected, torch.Tensor) else next(t for t in expected if t is not None)
+        dtype = first.dtype
+    t = dict(tol(dtype))
     t.update(kw)
     torch.testing.assert_close(actual, expected, equal_nan=True, **t)
 
