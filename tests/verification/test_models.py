@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ibnorm.functional import ib_layer_norm
+from ibnorm.functional import ib_standardize
 from verification.estimators.lipschitz import conv_operator_norm, operator_norm
 from verification.models import Block, NetConfig, blocks, build_network, calibrate_batchnorm
 
@@ -72,11 +72,12 @@ def test_every_normalizer_kind_builds_and_runs(norm, compression):
     assert all(float(b.norm.weight[0].detach()) == 0.5 for b in net if b.norm is not None)
 
 
-def test_composite_ib_layer_norm_matches_the_library_layer():
-    net = build_network(depth=1, width=8, norm="ln", compression="tanh", lam=2.0, gamma=1.3)
+@pytest.mark.parametrize("norm,center", [("ln", True), ("rms", False)])
+def test_composite_ib_rowwise_layers_are_the_reference_composite(norm, center):
+    net = build_network(depth=1, width=8, norm=norm, compression="tanh", lam=2.0, gamma=1.3, eps=1e-3)
     z = torch.randn(4, 8, dtype=torch.float64) * 3
     m = net[0].norm
-    ref = ib_layer_norm(z, (8,), m.weight, m.bias, m.eps, "tanh", 2.0)
+    ref = ib_standardize(z, (-1,), center=center, compression="tanh", lam=2.0, eps=1e-3) * 1.3
     assert torch.allclose(m(z), ref, atol=1e-12)
 
 

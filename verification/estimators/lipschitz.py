@@ -47,6 +47,7 @@ Models must treat samples independently: BatchNorm must be in eval mode (see
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -512,7 +513,17 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
 
 # ------------------------------------------------------------------------------ ground truth
 
-def validation_rows(seed: int = 0, width: int = 16, n_inputs: int = 8) -> list[dict]:
+def validation_rows(*args, **kw) -> list[dict]:
+    """Cached (deterministic) :func:`_validation_rows`; returns fresh copies of the rows."""
+    return [dict(r) for r in _validation_rows_cached(*args, **kw)]
+
+
+@functools.lru_cache(maxsize=8)
+def _validation_rows_cached(*args, **kw) -> tuple:
+    return tuple(_validation_rows(*args, **kw))
+
+
+def _validation_rows(seed: int = 0, width: int = 16, n_inputs: int = 8) -> list[dict]:
     """Ground-truth checks of :func:`estimate_lipschitz` on networks with exactly known constants.
 
     * linear chain W_i = g Q_i: ||J_x|| = g^L and ||J_theta|| = sqrt(L) g^(L-1) ||x|| (theory.capacity);

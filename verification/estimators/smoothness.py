@@ -16,6 +16,7 @@ gradient-norm bound (a) and the gradient-Lipschitz / Hessian constant (b)). For 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -127,7 +128,17 @@ def estimate_smoothness(model: nn.Module, inputs: Tensor, targets: Tensor, loss_
     return hessian_spectral_norm(model, inputs, targets, loss_fn, **kw)
 
 
-def validation_rows(seed: int = 0) -> list[dict]:
+def validation_rows(*args, **kw) -> list[dict]:
+    """Cached (deterministic) :func:`_validation_rows`; returns fresh copies of the rows."""
+    return [dict(r) for r in _validation_rows_cached(*args, **kw)]
+
+
+@functools.lru_cache(maxsize=8)
+def _validation_rows_cached(*args, **kw) -> tuple:
+    return tuple(_validation_rows(*args, **kw))
+
+
+def _validation_rows(seed: int = 0) -> list[dict]:
     """Ground truth for :func:`hessian_spectral_norm` and :func:`loss_gradient_norm`.
 
     * a quadratic: linear model, loss 0.5 mean (w.x - y)^2, Hessian X^T X / n exactly;

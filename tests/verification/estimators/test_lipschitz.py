@@ -80,9 +80,9 @@ def test_single_normalizer_exact(norm, eps):
 
 
 def test_lower_is_the_best_jacobian_norm_at_the_inputs_and_witness_attains_it():
-    net = build_network(depth=4, width=8, gain=1.3, norm="ln", activation="tanh", seed=3)
-    x = _x(7, 8, seed=4, scale=2.0)
-    est = estimate_lipschitz(net, x, power_iters=200, tol=1e-12)
+    net = build_network(depth=3, width=8, gain=1.3, norm="ln", activation="tanh", seed=3)
+    x = _x(5, 8, seed=4, scale=2.0)
+    est = estimate_lipschitz(net, x, power_iters=100, tol=1e-11)
     exact = _exact_input_norms(net, x)
     assert est.lower == pytest.approx(float(exact.max()), rel=1e-6)
     assert torch.equal(est.witness, x[est.details["witness_index"]])
@@ -93,7 +93,7 @@ KINDS = st.sampled_from(["none", "ln", "bn", "gn", "rms"])
 COMPS = st.sampled_from(["identity", "tanh", "log", "softsign"])
 
 
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(norm=KINDS, comp=COMPS, act=st.sampled_from(["identity", "relu", "tanh"]), residual=st.booleans(),
        order=st.sampled_from(["compress_first", "standardize_first"]), depth=st.integers(1, 4),
        every=st.integers(1, 2), gain=st.floats(0.3, 3.0), gamma=st.floats(0.2, 2.0), seed=st.integers(0, 50),
@@ -113,7 +113,7 @@ def test_property_lower_le_exact_le_upper_input(norm, comp, act, residual, order
     assert est.gap >= 1 - 1e-9
 
 
-@settings(max_examples=12)
+@settings(max_examples=6)
 @given(norm=KINDS, comp=COMPS, act=st.sampled_from(["identity", "relu", "tanh"]), residual=st.booleans(),
        depth=st.integers(1, 3), gain=st.floats(0.3, 3.0), seed=st.integers(0, 50), bias=st.booleans())
 def test_property_lower_le_exact_le_upper_params(norm, comp, act, residual, depth, gain, seed, bias):
@@ -132,7 +132,7 @@ def test_property_lower_le_exact_le_upper_params(norm, comp, act, residual, dept
     assert math.isfinite(est.upper) and est.upper >= exact * (1 - 1e-9)
 
 
-@settings(max_examples=5)
+@settings(max_examples=4)
 @given(norm=st.sampled_from(["ln", "rms", "gn"]), comp=COMPS, gain=st.floats(0.5, 2.5), seed=st.integers(0, 30),
        radius=st.floats(0.01, 0.5))
 def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
