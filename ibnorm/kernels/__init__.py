@@ -56,23 +56,25 @@ def triton_status() -> tuple[bool, bool, str]:
     return True, triton_rowwise.INTERPRET, ""
 
 
-def _triton_problem(x: Tensor, n: int, comp: Compression, comp_id: int | None) -> str:
-    """Why the Triton backend cannot run this call ('' when it can)."""
+def _triton_problem(x: Tensor, n: int, comp: Compression, comp_id: int | None) -> Exception | None:
+    """Why the Triton backend cannot run this call, as the exception to raise (``None`` when it can)."""
     if comp_id is None:
-        return (f"compression {comp.name!r} has no Triton kernel (fused: {', '.join(KERNEL_COMPRESSIONS)}); "
-                "use backend='torch'")
+        return ValueError(f"compression {comp.name!r} has no Triton kernel (fused: {', '.join(KERNEL_COMPRESSIONS)}); "
+                          "use backend='torch'")
     if x.dtype not in TRITON_DTYPES:
-        return f"the Triton kernels take {[str(d) for d in TRITON_DTYPES]}, got {x.dtype}; use backend='torch'"
+        return TypeError(f"the Triton kernels take {[str(d) for d in TRITON_DTYPES]}, got {x.dtype}; "
+                         "use backend='torch'")
     if n * x.element_size() > TRITON_MAX_ROW_BYTES:
-        return (f"rows of {n} {x.dtype} elements exceed the Triton kernels' {TRITON_MAX_ROW_BYTES} bytes per row; "
-                "use backend='torch'")
+        return ValueError(f"rows of {n} {x.dtype} elements exceed the Triton kernels' {TRITON_MAX_ROW_BYTES} bytes "
+                          "per row; use backend='torch'")
     importable, interpreted, reason = triton_status()
     if not importable:
-        return f"backend='triton' was requested but {reason}"
+        return RuntimeError(f"backend='triton' was requested but {reason}")
     if x.device.type != "cuda" and not interpreted:
-        return (f"backend='triton' needs CUDA tensors (got device {x.device}); to run the kernels on CPU through "
-                "Triton's interpreter, set TRITON_INTERPRET=1 before ibnorm.kernels.triton_rowwise is imported")
-    return ""
+        return RuntimeError(f"backend='triton' needs CUDA tensors (got device {x.device}); to run the kernels on CPU "
+                            "through Triton's interpreter, set TRITON_INTERPRET=1 before "
+                            "ibnorm.kernels.triton_rowwise is imported")
+    return None
 
 
 def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) -> str:
@@ -80,23 +82,21 @@ def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) ->
     ``"composite"`` (the autograd-differentiated reference, for compressions without a kernel).
 
     ``"auto"`` picks Triton only for CUDA tensors it supports. An explicit ``"triton"`` that cannot
-    run raises (``RuntimeError`` if Triton or a device is missing, ``ValueError``/``TypeError`` for an
-    unsupported compression, row size or dtype).
+    run raises (``RuntimeError`` if Triton or a device is missing, ``ValueError`` for a compression
+    without kernel or a too-long row, ``TypeError`` for an unsupported dtype). The choice is made
+    when the call is traced, so under ``torch.compile`` a later change of ``IBNORM_BACKEND`` does not
+    retrace.
     """
     name = resolve_backend(backend)
     comp_id = compression_id(comp)
     if name == "triton":
         problem = _triton_problem(x, n, comp, comp_id)
-        if problem:
-            if comp_id is None or "bytes per row" in problem:
-                raise ValueError(problem)
-            if x.dtype not in TRITON_DTYPES:
-                raise TypeError(problem)
-            raise RuntimeError(problem)
+        if problem is not None:
+            raise problem
         return "triton"
     if comp_id is None:
         return "composite"
-    if name == "auto" and x.device.type == "cuda" and not _triton_problem(x, n, comp, comp_id):
+    if name == "auto" and x.device.type == "cuda" and _triton_problem(x, n, comp, comp_id) is None:
         return "triton"
     return "torch"
 
