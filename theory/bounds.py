@@ -215,11 +215,13 @@ def kl_bernoulli(q: float, p: float) -> float:
     """kl(q || p) = q ln(q/p) + (1-q) ln((1-q)/(1-p)) in nats, with 0 ln 0 = 0 (inf when p hits 0 or 1
     where q does not).
 
-    For 0 < q, p < 1 it is evaluated as ``q g(d/q) + (1-q) g(-d/(1-q))`` with d = p - q and
-    g(x) = x - ln(1 + x) >= 0 (the linear terms cancel exactly), g by its series for |x| < 1e-4: no
-    cancellation near p = q, so the inversion below is accurate to ~1e-15 in p even for tiny c."""
+    Near p = q (|p - q| <= min(q, 1-q) / 2, both in (0, 1)) it is evaluated as
+    ``q g(d/q) + (1-q) g(-d/(1-q))`` with d = p - q and g(x) = x - ln(1 + x) >= 0 (the linear terms
+    cancel exactly), g by its series for |x| < 1e-4: no cancellation, so the inversion below is accurate
+    to ~1e-15 in p even for tiny c. Elsewhere the direct formula has no cancellation (and no overflow of
+    d/q for subnormal q)."""
     q, p = _check_prob("q", q), _check_prob("p", p)
-    if 0.0 < q < 1.0 and 0.0 < p < 1.0:
+    if 0.0 < q < 1.0 and 0.0 < p < 1.0 and abs(p - q) <= 0.5 * min(q, 1.0 - q):
         d = p - q
         return q * _x_minus_log1p(d / q) + (1.0 - q) * _x_minus_log1p(-d / (1.0 - q))
     out = 0.0
