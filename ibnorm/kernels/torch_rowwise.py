@@ -16,9 +16,13 @@ from .spec import compute_dtype, root_constants, stat_dtype
 
 __all__ = ["forward", "backward", "compress"]
 
-#: Elements per block (about 1 MiB of fp32): measured best on the 2-core benchmark machine for
-#: (4096, 1024); blocks are at least one row.
+#: Elements per block with one intra-op thread (about 1 MiB of fp32, cache resident): measured best
+#: single-threaded on the 2-core benchmark machine for (4096, 1024). Blocks are at least one row.
 BLOCK_ELEMS = 1 << 18
+#: Elements per block with several intra-op threads: every torch op is one parallel region, whose
+#: fork/join cost explodes when the cores are oversubscribed (shared machine, 2 threads: 40x
+#: F.layer_norm with 2^18-element blocks, 6x with 2^22), so few large ops are used instead.
+PARALLEL_BLOCK_ELEMS = 1 << 22
 
 
 def compress(a: Tensor, comp_id: int, lam: float, need_deriv: bool) -> tuple[Tensor, float, Tensor | None]:
@@ -52,7 +56,8 @@ def compress(a: Tensor, comp_id: int, lam: float, need_deriv: bool) -> tuple[Ten
 
 
 def _blocks(m: int, n: int):
-    rows = max(1, BLOCK_ELEMS // max(n, 1))
+    elems = BLOCK_ELEMS if torch.get_num_threads() == 1 else PARALLEL_BLOCK_ELEMS
+    rows = max(1, elems // max(n, 1))
     for i in range(0, m, rows):
         yield i, min(i + rows, m)
 

@@ -45,6 +45,7 @@ def test_blocking_does_not_change_the_result(monkeypatch):
     fn = kernel_fn("torch", "tanh", 0.8, True, "compress_first")
     whole = run(fn, x, dy, w, b)
     monkeypatch.setattr(torch_rowwise, "BLOCK_ELEMS", 3 * 29)
+    monkeypatch.setattr(torch_rowwise, "PARALLEL_BLOCK_ELEMS", 3 * 29)
     blocked = run(fn, x, dy, w, b)
     for g, r in zip(blocked, whole):
         torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
