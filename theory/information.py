@@ -342,7 +342,8 @@ def validate_estimator(estimate: Callable[..., object], tasks: Sequence[GroundTr
             u = getattr(r, "uncertainty", float("nan"))
             uncs.append(float(u))
         est = float(np.mean(vals))
-        unc = float(np.std(vals, ddof=1)) if len(vals) > 1 else float(np.nanmean(uncs))
+        finite = [u for u in uncs if math.isfinite(u)]
+        unc = float(np.std(vals, ddof=1)) if len(vals) > 1 else (float(np.mean(finite)) if finite else float("nan"))
         rows.append({"task": task.name, "family": task.family, "true": float(task.mutual_information),
                      "estimate": est, "error": est - task.mutual_information,
                      "abs_error": abs(est - task.mutual_information), "uncertainty": unc, "n": int(n),

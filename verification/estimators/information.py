@@ -176,11 +176,11 @@ def _ksg(x: Array, y: Array, k: int = 5, algorithm: str = "auto", workers: int =
 
     ``algorithm="brute"``: torch brute force, Euclidean marginal norms (fast for any dimension up to
     n ~ 2e4); ``"kdtree"``: scipy cKDTree with max-norm marginals (fast in low dimension at large n);
-    ``"auto"``: brute for n <= 20000 else kdtree.
+    ``"auto"``: kdtree when both marginals are 1-D (the two norms coincide) or n > 20000, else brute.
     """
     n = x.shape[0]
-    if algorithm == "auto":
-        algorithm = "brute" if n <= 20000 else "kdtree"
+    if algorithm == "auto":          # 1-D marginals: Euclidean = max-norm, so both paths agree exactly
+        algorithm = "kdtree" if (n > 20000 or max(x.shape[1], y.shape[1]) == 1) else "brute"
     if algorithm == "brute":
         nx, ny = _knn_brute(x, y, k)
     elif algorithm == "kdtree":
@@ -452,13 +452,15 @@ def noisy_channel_mi(t: Any, noise_std: float, y: Any = None, *, n_mc: int = 200
 
     def mixture_logpdf_samples(centers: Array, m: int) -> Array:
         """-log p_mix(z) at m draws z ~ mixture (n_c, d) -> (m,)."""
+        import torch
         z = centers[rng.integers(0, centers.shape[0], m)] + s * rng.standard_normal((m, d))
+        C = torch.as_tensor(centers)
+        cc = (C * C).sum(1)
         out = np.empty(m)
-        for a in range(0, m, 512):
-            zz = z[a:a + 512]
-            d2 = (np.sum(zz * zz, 1)[:, None] + np.sum(centers * centers, 1)[None, :] - 2 * zz @ centers.T)
-            lp = special.logsumexp(-np.maximum(d2, 0) / (2 * s * s), axis=1) - math.log(centers.shape[0])
-            out[a:a + 512] = -(lp - 0.5 * d * math.log(2 * math.pi * s * s))
+        for a in range(0, m, 1024):
+            d2 = _sqdist_rows(torch.as_tensor(z[a:a + 1024]), C, cc)          # (chunk, n_c)
+            lp = torch.logsumexp(d2.mul_(-0.5 / (s * s)), dim=1).numpy() - math.log(centers.shape[0])
+            out[a:a + 1024] = -(lp - 0.5 * d * math.log(2 * math.pi * s * s))
         return out
 
     h_noise = 0.5 * d * math.log(2 * math.pi * math.e * s * s)
