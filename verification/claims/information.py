@@ -76,6 +76,29 @@ def validate_noisy_channel(noise_stds: Sequence[float], n: int = VALIDATION_N, s
     return rows, summarize_validation(rows, MEAN_TOL, WORST_TOL)
 
 
+def gaussian_cmi_bound(z: np.ndarray, s: float) -> float:
+    """1/2 log det(I + Cov(z)/s^2): I(X; Z + N(0, s^2 I)) for Gaussian Z, an upper bound otherwise
+    (the Gaussian maximizes entropy at fixed covariance). z: (n, d)."""
+    cov = np.atleast_2d(np.cov(z, rowvar=False))
+    return 0.5 * float(np.linalg.slogdet(np.eye(cov.shape[0]) + cov / s ** 2)[1])
+
+
+def validate_gaussian_bound(noise_stds: Sequence[float], n: int = VALIDATION_N, seed: int = 0,
+                            dim: int = 4) -> tuple[list[dict], dict]:
+    """The Gaussian channel bound is exact for Gaussian representations: check it against the closed form."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((dim, dim)) / math.sqrt(dim)
+    x = rng.standard_normal((n, dim))
+    rows = []
+    for s in noise_stds:
+        truth = gaussian_channel_mi(A, np.eye(dim), s * s)["I_XT"]
+        est = gaussian_cmi_bound(x @ A.T, s)
+        rows.append({"task": f"gaussian-channel-{dim}d(s={s})", "family": "gaussian-channel", "true": truth,
+                     "estimate": est, "error": est - truth, "abs_error": abs(est - truth), "n": n,
+                     "method": "gaussian channel bound"})
+    return rows, summarize_validation(rows, MEAN_TOL, WORST_TOL)
+
+
 def _validation_checks(results: list[tuple[str, list[dict], dict]]) -> tuple[list, list[dict]]:
     checks, rows = [], []
     for name, r, summ in results:
@@ -242,20 +265,36 @@ def _ib_item(item: tuple) -> dict:
     return out
 
 
-def agreement_checks(groups: dict[str, list]) -> tuple[list, dict]:
-    """Per group of direction checks (the same comparison under several estimators / noise levels):
-    keep them when their signs agree; when some are supported and some refuted, replace the group by
-    one failed precondition (inconclusive). Returns (checks, {group: "agree"|"disagree"})."""
+def agreement_checks(groups: dict[str, list[tuple[str, object]]]) -> tuple[list, dict]:
+    """Combine, per group, the same comparison measured under several estimators and noise levels.
+
+    ``groups[name]`` is a list of ``(estimator, Check)``. A group keeps its checks (so it can be
+    supported or refuted) only when (a) no check is supported while another is refuted, and (b) if any
+    check is decisive, every estimator has at least one decisive check in that same direction. Otherwise
+    the group becomes one failed precondition (inconclusive) saying why. Returns
+    ``(checks, {group: "agree" | "disagree" | "single-estimator" | "undecided"})``.
+    """
     out, status = [], {}
-    for name, cs in groups.items():
-        verdicts = {c.verdict for c in cs}
-        if Verdict.SUPPORTED in verdicts and Verdict.REFUTED in verdicts:
+    for name, pairs in groups.items():
+        cs = [c for _, c in pairs]
+        decisive = {}
+        for est, c in pairs:
+            if c.verdict in (Verdict.SUPPORTED, Verdict.REFUTED):
+                decisive.setdefault(est, set()).add(c.verdict)
+        verdicts = set().union(*decisive.values()) if decisive else set()
+        listing = ", ".join(f"{c.name}={c.verdict.value}" for c in cs)
+        if len(verdicts) > 1:
             status[name] = "disagree"
             out.append(check_precondition(f"{name}:sign agreement", False,
                                           "the sign of the difference disagrees across estimators/noise levels: "
-                                          + ", ".join(f"{c.name}={c.verdict.value}" for c in cs)))
+                                          + listing))
+        elif verdicts and set(decisive) != {est for est, _ in pairs}:
+            status[name] = "single-estimator"
+            out.append(check_precondition(f"{name}:second estimator", False,
+                                          f"only {sorted(decisive)} decide(s); the other estimator(s) are "
+                                          "inconclusive: " + listing))
         else:
-            status[name] = "agree"
+            status[name] = "agree" if verdicts else "undecided"
             out.extend(cs)
     return out, status
 
@@ -274,7 +313,8 @@ class HigherIBValue(Claim):
                              "(Goldfeld et al. 2019), n_mc=500",
         "estimator knn": "I(T_prev;T_s): KSG k=5 copula on (X, T_s); I(Y;T_s): mixed KSG (Ross 2014) k=5 copula",
         "verdict": "per (grouping, compression, lambda, beta): the CI over seeds of IB(IBNorm) - IB(baseline) "
-                   "must be > 0 under both estimators and every s; if the signs disagree, inconclusive",
+                   "must be > 0 under both estimators and every s; signs that disagree, or a decision by only "
+                   "one estimator, give inconclusive (verification.claims.information.agreement_checks)",
     }
     params = (
         Param("groupings", ["ln", "bn"], ["ln", "rms", "bn"], choices=("ln", "rms", "bn")),
@@ -311,7 +351,7 @@ class HigherIBValue(Claim):
                                 return r[k][f"{est}/IY@{s:g}"] - beta * r[k][f"{est}/IX@{s:g}"]
                             d = [ib(r, _key(c, lam)) - ib(r, "identity@1") for r in per]
                             e, ci = mean_ci(d)
-                            cs.append(check_direction(f"{name}:{est}@s={s:g}", e, ci, greater_than=0.0))
+                            cs.append((est, check_direction(f"{name}:{est}@s={s:g}", e, ci, greater_than=0.0)))
                             m[f"{est}@s={s:g}"] = {"diff": e, "ci": list(ci),
                                                    "ib_baseline": float(np.mean([ib(r, "identity@1") for r in per])),
                                                    "ib_ibnorm": float(np.mean([ib(r, _key(c, lam)) for r in per]))}
@@ -323,8 +363,9 @@ class HigherIBValue(Claim):
         return self.evidence(ctx, val_checks + checks, measured=measured,
                              predicted={"IB(IBNorm) - IB(baseline)": "> 0 for lambda >= 1, every beta"},
                              arrays=arrays, validation=val_rows,
-                             notes=[f"sign agreement across estimators and noise levels: "
-                                    f"{sum(v == 'agree' for v in status.values())}/{len(status)} groups agree"],
+                             notes=["sign agreement across estimators and noise levels per (grouping, variant, "
+                                    "beta): " + ", ".join(f"{v}={list(status.values()).count(v)}"
+                                                          for v in sorted(set(status.values())))],
                              conditions={"estimators": ["noisy_channel (mixture)", "ksg + mixed_ksg (knn)"],
                                          "noise_std": list(p["noise_std"]), "betas": list(p["betas"])})
 
@@ -384,8 +425,7 @@ def _train_item(item: tuple) -> dict:
                 zc = z[y == c]
                 pc = zc.shape[0] / z.shape[0]
                 cm += pc * noisy_channel_mi(zc, s, n_mc=800, seed=seed).value
-                cov = np.atleast_2d(np.cov(zc, rowvar=False))
-                cg += pc * 0.5 * float(np.linalg.slogdet(np.eye(cov.shape[0]) + cov / s ** 2)[1])
+                cg += pc * gaussian_cmi_bound(zc, s)
             mix.append(max(cm, 0.0))
             gauss.append(cg)
         out[f"cmi_mixture@{s:g}"] = mix
@@ -403,6 +443,35 @@ def bound_rows(per: list[dict], n_train: int, s: float, estimator_key: str, delt
                      "reduced": ibnorm_reduced_bound(cmi, n_train, delta=delta),
                      "sum_cmi": float(sum(cmi)), "mi_phi_s": list(r["mi_phi_s"])})
     return rows
+
+
+def bound_comparison(name: str, base: list[dict], var: list[dict], n_train: int, noise_stds: Sequence[float],
+                     delta: float) -> tuple[list, dict]:
+    """Full-bound differences IBNorm - baseline per seed for each CMI estimator and s.
+
+    ``base``/``var``: per-seed records of :func:`_train_item` (keys ``cmi_mixture@s``, ``cmi_gauss@s``,
+    ``mi_phi_s``, ``gap``). Returns ``([(estimator, Check)], measured)``; the reduced form and
+    sum_l I(X;Z_l|Y) are reported beside the full bound, the checks are on the full bound only.
+    """
+    cs, m = [], {}
+    for ek in ("cmi_mixture", "cmi_gauss"):
+        for s in noise_stds:
+            rb = bound_rows(base, n_train, s, ek, delta)
+            rv = bound_rows(var, n_train, s, ek, delta)
+            e, ci = mean_ci([a["full"] - b["full"] for a, b in zip(rv, rb)])
+            cs.append((ek, check_direction(f"{name}:full bound {ek}@s={s:g}", e, ci, less_than=0.0)))
+            entry = {}
+            for q in ("full", "reduced", "sum_cmi"):
+                eq, ciq = mean_ci([a[q] - b[q] for a, b in zip(rv, rb)])
+                entry[{"full": "full_bound", "reduced": "reduced_bound"}.get(q, q)] = {
+                    "baseline": float(np.mean([b[q] for b in rb])), "ibnorm": float(np.mean([a[q] for a in rv])),
+                    "diff": eq, "ci": list(ciq)}
+            m[f"{ek}@s={s:g}"] = entry
+    m["mi_phi_s"] = {"baseline": np.mean([r["mi_phi_s"] for r in base], 0).tolist(),
+                     "ibnorm": np.mean([r["mi_phi_s"] for r in var], 0).tolist()}
+    m["generalization_gap"] = {"baseline": float(np.mean([r["gap"] for r in base])),
+                               "ibnorm": float(np.mean([r["gap"] for r in var]))}
+    return cs, m
 
 
 class TighterGeneralizationBound(Claim):
@@ -437,11 +506,12 @@ class TighterGeneralizationBound(Claim):
         Param("weight_noise_std", 0.1, 0.1, exclusive_minimum=0.0),
         Param("delta", 0.05, 0.05, exclusive_minimum=0.0),
     )
-    uses_estimators = ("noisy_channel",)
+    uses_estimators = ("noisy_channel", "gaussian_bound")
 
     def run(self, ctx: Context):
         p = ctx.params
-        val_checks, val_rows = _validation_checks([("noisy_channel", *validate_noisy_channel(p["noise_std"]))])
+        val_checks, val_rows = _validation_checks([("noisy_channel", *validate_noisy_channel(p["noise_std"])),
+                                                   ("gaussian_bound", *validate_gaussian_bound(p["noise_std"]))])
         specs = [(g, "identity", 1.0) for g in p["groupings"]] + \
                 [(g, c, float(l)) for g in p["groupings"] for c in p["compressions"] for l in p["lams"]]
         items = [(g, c, l, int(s), p["n_train"], p["width"], p["steps"], p["df"], p["sep"], list(p["noise_std"]),
@@ -454,32 +524,9 @@ class TighterGeneralizationBound(Claim):
         for g, c, l in specs:
             if c == "identity":
                 continue
-            base, var = by[(g, "identity", 1.0)], by[(g, c, l)]
             name = f"{g}/{_key(c, l)}"
-            cs, m = [], {}
-            for ek in ("cmi_mixture", "cmi_gauss"):
-                for s in p["noise_std"]:
-                    rb = bound_rows(base, p["n_train"], s, ek, p["delta"])
-                    rv = bound_rows(var, p["n_train"], s, ek, p["delta"])
-                    e, ci = mean_ci([a["full"] - b["full"] for a, b in zip(rv, rb)])
-                    cs.append(check_direction(f"{name}:full bound {ek}@s={s:g}", e, ci, less_than=0.0))
-                    er, cir = mean_ci([a["reduced"] - b["reduced"] for a, b in zip(rv, rb)])
-                    es, cis = mean_ci([a["sum_cmi"] - b["sum_cmi"] for a, b in zip(rv, rb)])
-                    m[f"{ek}@s={s:g}"] = {
-                        "full_bound": {"baseline": float(np.mean([b["full"] for b in rb])),
-                                       "ibnorm": float(np.mean([a["full"] for a in rv])), "diff": e, "ci": list(ci)},
-                        "reduced_bound": {"baseline": float(np.mean([b["reduced"] for b in rb])),
-                                          "ibnorm": float(np.mean([a["reduced"] for a in rv])), "diff": er,
-                                          "ci": list(cir)},
-                        "sum_cmi": {"baseline": float(np.mean([b["sum_cmi"] for b in rb])),
-                                    "ibnorm": float(np.mean([a["sum_cmi"] for a in rv])), "diff": es, "ci": list(cis)},
-                    }
-            m["mi_phi_s"] = {"baseline": np.mean([r["mi_phi_s"] for r in base], 0).tolist(),
-                             "ibnorm": np.mean([r["mi_phi_s"] for r in var], 0).tolist()}
-            m["generalization_gap"] = {"baseline": float(np.mean([r["gap"] for r in base])),
-                                       "ibnorm": float(np.mean([r["gap"] for r in var]))}
-            groups[name] = cs
-            measured[name] = m
+            groups[name], measured[name] = bound_comparison(name, by[(g, "identity", 1.0)], by[(g, c, l)],
+                                                            p["n_train"], p["noise_std"], p["delta"])
         for (g, c, l), rs in by.items():
             arrays.update({f"{g}/{_key(c, l)}/{k}": [r[k] for r in rs] for k in rs[0]})
         checks, status = agreement_checks(groups)
