@@ -64,6 +64,11 @@ def make(evidence_by_id, out_dir) -> list:
                 ax2.errorbar(cv[:, 0], cv[:, 1], yerr=[cv[:, 1] - cv[:, 2], cv[:, 3] - cv[:, 1]],
                              color=style.color("ib-ln"), marker="o", capsize=3, label="IB-LN")
                 ax2.legend()
+            else:
+                ax2.text(0.5, 0.5, f"no λ sweep for {dom} in this run", ha="center", va="center",
+                         transform=ax2.transAxes, color="0.4")
+                ax2.set_xticks([])
+                ax2.set_yticks([])
             style.label_axes(ax2, "compression strength λ (dimensionless)", METRIC.get(dom, "metric"))
     style.verdict_badge(axes[-1, -1], ev)
     return style.save(fig, out_dir, f"fig_{NAME}")

@@ -43,7 +43,9 @@ NORMALIZER_COLORS = {
     "ib-ln": OKABE_ITO["vermillion"], "ib_rms": OKABE_ITO["bluish_green"], "ib-rms": OKABE_ITO["bluish_green"],
     "ib_batch": OKABE_ITO["yellow"], "ib-bn": OKABE_ITO["yellow"],
 }
-NORMALIZER_COLORS.update({"ib-ln": OKABE_ITO["vermillion"], "ib-gn": OKABE_ITO["yellow"]})
+# yellow is too pale for markers and thin lines on white: IB-BN gets reddish purple
+NORMALIZER_COLORS.update({"ib-ln": OKABE_ITO["vermillion"], "ib-bn": OKABE_ITO["reddish_purple"],
+                          "ib_batch": OKABE_ITO["reddish_purple"]})
 
 
 def color(i: int | str) -> str:

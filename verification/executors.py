@@ -9,7 +9,7 @@ lost cluster) resumes where it stopped.
 Specs (``--executor``): ``serial`` (default) | ``process[=N]`` (N local spawn processes) | ``dask``
 (a new ``LocalCluster`` with one single-threaded worker process per core) | ``dask=ADDRESS`` (an
 existing cluster's scheduler, e.g. ``tcp://10.0.0.5:8786``; its workers must have this package
-installed at the same code version, which is checked on connect).
+installed at the same code version (:func:`verification.cache.code_version`), checked on connect).
 
 Dask and process workers are separate Python processes: the swept ``fn`` must be a module-level
 function of an importable module, and items/results picklable. Scripts that create a ``dask`` or
@@ -194,17 +194,16 @@ def make_executor(spec: str | None) -> Executor:
         except OSError as e:
             raise RuntimeError(f"cannot connect to the Dask scheduler at {arg!r}: {e}") from e
         owner = [client]
+        try:  # someone else's workers: they must run this code (else cached keys and results would lie)
+            _check_workers(client)
+        except BaseException:
+            client.close()
+            raise
     else:
         # one single-threaded worker process per core; Dask's nanny sets OMP/MKL_NUM_THREADS=1 in workers,
         # so torch does not oversubscribe the cores. Dashboard on a free port (8787 may be taken).
         cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
-        client = Client(cluster)
+        client = Client(cluster)  # workers spawned from this interpreter and source tree: no version check
         owner = [client, cluster]
-    try:
-        _check_workers(client)
-    except BaseException:
-        for obj in owner:
-            obj.close()
-        raise
     return DaskExecutor(client, f"dask={client.scheduler.address}", owner)

@@ -124,3 +124,11 @@ def synthetic_evidence() -> dict:
 @pytest.fixture
 def synthetic():
     return synthetic_evidence()
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory):
+    """``<session tmp>/tiny-run``, shared with tests/notebooks: the tiny claims run once per session."""
+    d = tmp_path_factory.getbasetemp() / "tiny-run"
+    d.mkdir(exist_ok=True)
+    return d

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from verification.cache import ItemCache
+from verification.cache import ItemCache, code_version
 from verification.claims import REGISTRY
 from verification.claims.base import Claim, Context, Param
 from verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
@@ -120,6 +120,7 @@ def test_dask_sweep_resumes_from_the_item_cache(dask_executor, tmp_path):
 
 
 def test_dask_address_connects_to_an_existing_cluster(dask_executor):
+    code_version.cache_clear()   # the shared dev tree may have changed since this process hashed it
     address = dask_executor.name.split("=", 1)[1]
     with make_executor(f"dask={address}") as ex:
         assert ex.name == f"dask={address}"
@@ -161,6 +162,7 @@ class SweepClaim(Claim):
 def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
     claim = SweepClaim()
     monkeypatch.setitem(REGISTRY, claim.id, claim)
+    code_version.cache_clear()
     address = dask_executor.name.split("=", 1)[1]
     evidence, meta = run_claims(RunConfig(claims=[claim.id], scale="quick", seeds=4, out=tmp_path,
                                           executor=f"dask={address}", quiet=True))
@@ -169,3 +171,16 @@ def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
     items = list((tmp_path / "cache" / "items" / claim.id).glob("*.pkl"))
     assert len(items) == 4                                   # every sweep item cached for a resume
     assert math.isclose(evidence[0].measured["effect"], 1.0)
+
+
+def test_workers_running_other_code_are_refused(dask_executor, monkeypatch):
+    import verification.executors as ex_mod
+
+    address = dask_executor.name.split("=", 1)[1]
+    monkeypatch.setattr(ex_mod, "_worker_code_version", _other_code_version)
+    with pytest.raises(RuntimeError, match="different code version"):
+        make_executor(f"dask={address}")
+
+
+def _other_code_version() -> str:
+    return "0000000000000000"
