@@ -113,7 +113,10 @@ def _stats_worker_body(item: dict) -> dict:
     p, seed = item["params"], item["seed"]
     tr = synthetic_images(p["n_train"], size=p["image_size"], task_seed=0, seed=1000 + seed)
     te = synthetic_images(256, size=p["image_size"], task_seed=0, seed=99_999)
-    model = seeded_init(seed, SmallResNet, 3, tr.num_classes, width=p["width"], blocks=p["blocks"], norm=item["norm"])
+    dev = item.get("device", "cpu")
+    tr, te = tr.to(dev), te.to(dev)
+    model = seeded_init(seed, SmallResNet, 3, tr.num_classes, width=p["width"], blocks=p["blocks"],
+                        norm=item["norm"]).to(dev)
     cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], optimizer=p["optimizer"],
                       weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed)
     res = train(model, tr, te, cfg)
@@ -211,7 +214,7 @@ class TrainingStatistics(Claim):
     def run(self, ctx):
         keys = ("steps", "width", "blocks", "image_size", "n_train", "batch_size", "lr", "optimizer", "weight_decay")
         p = {k: ctx[k] for k in keys}
-        items = [{"norm": nm, "seed": s, "params": p} for nm in ctx["norms"] for s in ctx.seeds]
+        items = [{"norm": nm, "seed": s, "params": p, "device": ctx.device} for nm in ctx["norms"] for s in ctx.seeds]
         recs = ctx.map(_stats_worker, items, label="train")
         out = analyze_training_statistics(recs)
         for r in recs:
@@ -325,7 +328,8 @@ class LocalGeneralizationBound(Claim):
     conditions = {"model": "build_network MLP (ReLU, no bias, Gaussian init), AdamW, synthetic images flattened",
                   "configurations": "norm x label noise x seed", "gap": "test error - train error (0-1)",
                   "L_Theta": "estimate_lipschitz(wrt='params').upper at the trained weights on training inputs",
-                  "BN": "eval mode (folded in the Bartlett bound)", "LN/RMS/IBNorm": "local factors"}
+                  "BN": "eval mode (folded in the Bartlett bound)", "LN/RMS/IBNorm": "local factors",
+                  "device": "CPU (small float32 nets; the bound estimators run on CPU whatever --device says)"}
     uses_estimators = ("lipschitz", "bounds")
     params = (
         Param("norms", ["none", "ln", "bn"], help="normalizers compared (none is the baseline)"),
@@ -389,15 +393,18 @@ def _perf_worker_body(item: dict) -> dict:
     norm, comp = methods[item["method"]]
     comp = p["compression"] if comp is None else comp
     kw = dict(norm=norm, compression=comp, lam=item["lam"], order=item["order"], affine=item["affine"])
+    dev = item.get("device", "cpu")
     cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=item["lr"], optimizer="adamw",
                       weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed, log_stats=False)
     if item["domain"] == "lm":
         lang = MarkovLanguage(p["vocab"], p["branching"], seed=0)
         T = p["seq_len"] + 1
         tr, va, te = (lang.sample(n, T, seed=s) for n, s in ((p["n_train"], 10 + seed), (256, 5000), (512, 6000)))
-        model = seeded_init(seed, TinyGPT, p["vocab"], p["seq_len"], dim=p["dim"], depth=p["depth"], heads=2, **kw)
-        res = train(model, tr, te, cfg, val_data=va)
         oracle = lang.oracle_loss(te)
+        tr, va, te = tr.to(dev), va.to(dev), te.to(dev)
+        model = seeded_init(seed, TinyGPT, p["vocab"], p["seq_len"], dim=p["dim"], depth=p["depth"], heads=2,
+                            **kw).to(dev)
+        res = train(model, tr, te, cfg, val_data=va)
         return {**{k: item[k] for k in ("domain", "method", "lr", "seed", "lam", "order", "affine")},
                 "val_loss": res.final["val_loss"], "test_loss": res.final["test_loss"],
                 "test_acc": res.final["test_acc"], "oracle": oracle, "entropy_rate": lang.entropy_rate,
@@ -405,10 +412,12 @@ def _perf_worker_body(item: dict) -> dict:
     tr = synthetic_images(p["n_train"], size=p["image_size"], task_seed=2, seed=3000 + seed)
     va = synthetic_images(256, size=p["image_size"], task_seed=2, seed=5000)
     te = synthetic_images(512, size=p["image_size"], task_seed=2, seed=6000)
+    tr, va, te = tr.to(dev), va.to(dev), te.to(dev)
     if p["vision_arch"] == "resnet":
         model = seeded_init(seed, SmallResNet, 3, tr.num_classes, width=p["width"], blocks=p["blocks"], **kw)
     else:
         model = seeded_init(seed, MLP, 3 * p["image_size"] ** 2, tr.num_classes, width=p["mlp_width"], depth=2, **kw)
+    model = model.to(dev)
     res = train(model, tr, te, cfg, val_data=va)
     return {**{k: item[k] for k in ("domain", "method", "lr", "seed", "lam", "order", "affine")},
             "val_loss": res.final["val_loss"], "test_loss": res.final["test_loss"], "test_acc": res.final["test_acc"]}
@@ -545,7 +554,7 @@ class EmpiricalPerformance(Claim):
         Param("vision_methods", ["bn", "ln", "ib-bn", "ib-ln"]),
         Param("compression", "tanh", choices=("tanh", "log", "root", "softsign")),
         Param("lam", 1.0, exclusive_minimum=0.0),
-        Param("lr_grid", [1e-3, 3e-3], full=[3e-4, 1e-3, 3e-3]),
+        Param("lr_grid", [1e-3, 3e-3], full=[3e-4, 1e-3, 3e-3], tiny=[3e-3]),
         Param("lam_grid", [0.3, 3.0], full=[0.1, 0.3, 3.0, 10.0], tiny=[3.0], help="extra lam values (curve)"),
         Param("ablations", True),
         Param("steps", 100, full=3000, tiny=20, minimum=1),
@@ -568,7 +577,7 @@ class EmpiricalPerformance(Claim):
                 "depth", "n_train", "width", "blocks", "image_size", "vision_arch", "mlp_width")
         p = {k: ctx[k] for k in keys}
         lam = float(ctx["lam"])
-        base = {"lam": lam, "order": "compress_first", "affine": True, "params": p}
+        base = {"lam": lam, "order": "compress_first", "affine": True, "params": p, "device": ctx.device}
         items = []
         for dom in ctx["domains"]:
             if dom not in ("lm", "vision"):

@@ -48,6 +48,10 @@ class ImageData:
     def subset(self, idx) -> "ImageData":
         return ImageData(self.x[idx], self.y[idx], self.num_classes)
 
+    def to(self, device) -> "ImageData":
+        """The same data on ``device`` (labels included)."""
+        return ImageData(self.x.to(device), self.y.to(device), self.num_classes)
+
     def flat(self, dtype: torch.dtype | None = None) -> "ImageData":
         """The same data with images flattened to (N, C*H*W) (for MLPs), optionally cast."""
         x = self.x.reshape(self.x.shape[0], -1)
