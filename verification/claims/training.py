@@ -97,6 +97,19 @@ class _one_thread:
         return False
 
 
+def _checkpoint_path(item: dict) -> str | None:
+    """Per-run checkpoint file under ``params["checkpoint_dir"]`` (None when empty): an interrupted long
+    run (full scale) resumes from its last checkpoint, on top of the per-item result cache of ctx.map."""
+    d = item["params"].get("checkpoint_dir", "")
+    if not d:
+        return None
+    import hashlib
+    from pathlib import Path
+
+    Path(d).mkdir(parents=True, exist_ok=True)
+    return str(Path(d) / (hashlib.sha256(repr(sorted(item.items(), key=lambda kv: kv[0])).encode()).hexdigest()[:20] + ".pt"))
+
+
 # ============================================================================ cap.training-statistics
 
 def _stats_worker(item: dict) -> dict:
@@ -118,8 +131,9 @@ def _stats_worker_body(item: dict) -> dict:
     model = seeded_init(seed, SmallResNet, 3, tr.num_classes, width=p["width"], blocks=p["blocks"],
                         norm=item["norm"]).to(dev)
     cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], optimizer=p["optimizer"],
-                      weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed)
-    res = train(model, tr, te, cfg)
+                      weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed,
+                      checkpoint_every=max(1, p["steps"] // 10) if p.get("checkpoint_dir") else 0)
+    res = train(model, tr, te, cfg, checkpoint=_checkpoint_path(item))
     gam = {n: (1.0 if getattr(m, "weight", None) is None else float(m.weight.detach().abs().max()))
            for n, m in normalizer_modules(model).items()}
     keep = 100
@@ -209,10 +223,12 @@ class TrainingStatistics(Claim):
         Param("lr", 0.05, exclusive_minimum=0.0),
         Param("optimizer", "sgd", choices=("sgd", "adamw")),
         Param("weight_decay", 0.0, minimum=0.0, help="large values shrink the weights (the converse regime)"),
+        Param("checkpoint_dir", "", help="per-run training checkpoints (resume an interrupted run); empty = off"),
     )
 
     def run(self, ctx):
-        keys = ("steps", "width", "blocks", "image_size", "n_train", "batch_size", "lr", "optimizer", "weight_decay")
+        keys = ("steps", "width", "blocks", "image_size", "n_train", "batch_size", "lr", "optimizer", "weight_decay",
+                "checkpoint_dir")
         p = {k: ctx[k] for k in keys}
         items = [{"norm": nm, "seed": s, "params": p, "device": ctx.device} for nm in ctx["norms"] for s in ctx.seeds]
         recs = ctx.map(_stats_worker, items, label="train")
@@ -395,7 +411,8 @@ def _perf_worker_body(item: dict) -> dict:
     kw = dict(norm=norm, compression=comp, lam=item["lam"], order=item["order"], affine=item["affine"])
     dev = item.get("device", "cpu")
     cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=item["lr"], optimizer="adamw",
-                      weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed, log_stats=False)
+                      weight_decay=p["weight_decay"], eval_every=p["steps"], seed=seed, log_stats=False,
+                      checkpoint_every=max(1, p["steps"] // 10) if p.get("checkpoint_dir") else 0)
     if item["domain"] == "lm":
         lang = MarkovLanguage(p["vocab"], p["branching"], seed=0)
         T = p["seq_len"] + 1
@@ -404,7 +421,7 @@ def _perf_worker_body(item: dict) -> dict:
         tr, va, te = tr.to(dev), va.to(dev), te.to(dev)
         model = seeded_init(seed, TinyGPT, p["vocab"], p["seq_len"], dim=p["dim"], depth=p["depth"], heads=2,
                             **kw).to(dev)
-        res = train(model, tr, te, cfg, val_data=va)
+        res = train(model, tr, te, cfg, val_data=va, checkpoint=_checkpoint_path(item))
         return {**{k: item[k] for k in ("domain", "method", "lr", "seed", "lam", "order", "affine")},
                 "val_loss": res.final["val_loss"], "test_loss": res.final["test_loss"],
                 "test_acc": res.final["test_acc"], "oracle": oracle, "entropy_rate": lang.entropy_rate,
@@ -418,7 +435,7 @@ def _perf_worker_body(item: dict) -> dict:
     else:
         model = seeded_init(seed, MLP, 3 * p["image_size"] ** 2, tr.num_classes, width=p["mlp_width"], depth=2, **kw)
     model = model.to(dev)
-    res = train(model, tr, te, cfg, val_data=va)
+    res = train(model, tr, te, cfg, val_data=va, checkpoint=_checkpoint_path(item))
     return {**{k: item[k] for k in ("domain", "method", "lr", "seed", "lam", "order", "affine")},
             "val_loss": res.final["val_loss"], "test_loss": res.final["test_loss"], "test_acc": res.final["test_acc"]}
 
@@ -570,11 +587,12 @@ class EmpiricalPerformance(Claim):
         Param("width", 8, full=32, tiny=4, minimum=1), Param("blocks", 1, full=2, minimum=1),
         Param("image_size", 8, minimum=4),
         Param("ablation_domains", ["lm"], full=["lm", "vision"], help="domains with the lambda curve and ablations"),
+        Param("checkpoint_dir", "", help="per-run training checkpoints (resume an interrupted run); empty = off"),
     )
 
     def run(self, ctx):
         keys = ("compression", "steps", "batch_size", "weight_decay", "vocab", "branching", "seq_len", "dim",
-                "depth", "n_train", "width", "blocks", "image_size", "vision_arch", "mlp_width")
+                "depth", "n_train", "width", "blocks", "image_size", "vision_arch", "mlp_width", "checkpoint_dir")
         p = {k: ctx[k] for k in keys}
         lam = float(ctx["lam"])
         base = {"lam": lam, "order": "compress_first", "affine": True, "params": p, "device": ctx.device}

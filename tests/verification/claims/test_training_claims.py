@@ -144,11 +144,14 @@ def test_audit_of_reported_numbers():
     assert rows[("table", "rms")]["recomputed_gain_pct"] == pytest.approx(5.27, abs=0.005)
 
 
-def test_performance_claim_runs_end_to_end():
+def test_performance_claim_runs_end_to_end(tmp_path):
     claim = REGISTRY["ib.empirical-performance"]
     params = claim.resolve_params("tiny", {"domains": "lm", "lm_methods": "ln,ib-ln", "lr_grid": "0.003",
-                                           "steps": 8, "n_train": 32, "dim": 8})
+                                           "steps": 8, "n_train": 32, "dim": 8, "checkpoint_dir": str(tmp_path)})
     ev = claim.run(Context(params=params, seeds=[0, 1], scale="tiny"))
+    assert len(list(tmp_path.glob("*.pt"))) == 10  # one checkpoint per training run
+    again = claim.run(Context(params=params, seeds=[0, 1], scale="tiny"))  # resumes from the final checkpoints
+    assert again.measured["lm[ib-ln]"] == ev.measured["lm[ib-ln]"]
     names = {c.name for c in ev.checks}
     assert {"lm: ib-ln beats ln", "lm: compress_first beats standardize_first", "lm: affine beats no-affine"} <= names
     assert len(ev.arrays["lm.lambda_curve"]) == 2 and ev.measured["lm.entropy_rate"] > 0
