@@ -1,12 +1,18 @@
 """Torch (CPU or any device) implementation of the fused row-wise IBNorm: forward + hand-derived backward.
 
-The math is the one stated in :mod:`.spec`. To be cheap on CPU it (1) saves only ``x`` and three
-per-row statistics, (2) works in blocks of rows (cache-sized when single-threaded), (3) does almost
-every elementwise step in place on one or two scratch buffers per block, and (4) folds the constant
-1/lam of tanh/log into the statistics. Partial sums of ``dweight`` are accumulated per block in the
-compute dtype (fp32 or fp64); ``dbias`` is one column sum. It is still unfused eager torch (about 8
-passes forward, 16 backward): ~5x ``F.layer_norm`` on (4096, 1024) fp32, ~4x faster than the
-autograd composite (docs/benchmarks/kernels.md).
+The math is the one stated in :mod:`.spec`; only ``x`` and three per-row statistics are saved.
+
+* LN-style (``center=True``): the standardization + affine of IBNorm *is* a LayerNorm, so torch's
+  fused ``native_layer_norm`` / ``native_layer_norm_backward`` do it (compress_first: LayerNorm of
+  z = f(x - mean x), then du = dz f'(a), dx = du - mean(du); standardize_first: f of a LayerNorm
+  without affine, and the LayerNorm backward of dy w f'(s)). Only the centering and the compression
+  (and its derivative) are extra elementwise passes.
+* RMS-style (``center=False``; torch's CPU ``rms_norm`` is not a fused kernel): hand-written in
+  blocks of rows (cache-sized when single-threaded), almost every step in place on one or two scratch
+  buffers per block, the constant 1/lam of tanh/log folded into the statistics, ``dweight`` partial
+  sums per block in the compute dtype, ``dbias`` one column sum.
+
+Measured cost: docs/benchmarks/kernels.md.
 """
 from __future__ import annotations
 
@@ -73,9 +79,78 @@ def _centered(xb: Tensor, m1: Tensor | None, out: Tensor) -> Tensor:
     return torch.sub(xb, m1, out=out) if m1 is not None else out.copy_(xb)
 
 
+def _ln_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, comp_id: int, lam: float,
+                compress_first: bool) -> tuple[Tensor, Tensor]:
+    """LN-style forward through torch's fused ``native_layer_norm``: the standardization + affine of
+    IBNorm is exactly a LayerNorm of z = f(x - mean x) (compress_first), or f is applied to the output
+    of a LayerNorm without affine (standardize_first)."""
+    m, n = x.shape
+    cd = compute_dtype(x.dtype)
+    xc = x.to(cd)
+    w = None if weight is None else weight.to(cd)
+    b = None if bias is None else bias.to(cd)
+    stats = torch.zeros((3, m), dtype=stat_dtype(x.dtype), device=x.device)
+    if compress_first:
+        m1 = xc.mean(-1, keepdim=True)
+        t, scale, _ = compress(torch.sub(xc, m1), comp_id, lam, need_deriv=False)
+        z = t.mul_(scale) if scale != 1.0 else t
+        y, m2, r = torch.native_layer_norm(z, (n,), w, b, eps)
+        stats[1] = m2.view(m)
+    else:
+        s, m1, r = torch.native_layer_norm(xc, (n,), None, None, eps)
+        t, scale, _ = compress(s, comp_id, lam, need_deriv=False)
+        y = t.mul_(scale) if scale != 1.0 else t
+        if w is not None and b is not None:
+            torch.addcmul(b, y, w, out=y)
+        elif w is not None:
+            y.mul_(w)
+        elif b is not None:
+            y.add_(b)
+    stats[0] = m1.view(m)
+    stats[2] = r.view(m)
+    return y.to(x.dtype), stats
+
+
+def _ln_backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_id: int, lam: float,
+                 compress_first: bool, need_dw: bool, need_db: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """LN-style backward through torch's fused ``native_layer_norm_backward`` (see :func:`_ln_forward`):
+    compress_first: dz = LN-backward(dy; z), du = dz f'(a), dx = du - mean(du);
+    standardize_first: dx = LN-backward(dy w f'(s); x) without affine."""
+    m, n = x.shape
+    cd = compute_dtype(x.dtype)
+    xc, dyc = x.to(cd), dy.to(cd)
+    w = None if weight is None else weight.to(cd)
+    st = stats.to(cd)
+    m1, r = st[0].view(m, 1), st[2].view(m, 1)
+    if compress_first:
+        t, scale, fp = compress(torch.sub(xc, m1), comp_id, lam, need_deriv=True)
+        z = t.mul_(scale) if scale != 1.0 else t
+        dz, dw, _ = torch.ops.aten.native_layer_norm_backward(dyc, z, [n], st[1].view(m, 1), r, w, None,
+                                                              [True, need_dw and w is not None, False])
+        db = dyc.sum(0) if need_db else None
+        du = dz.mul_(fp) if fp is not None else dz
+        dx = du.sub_(du.mean(-1, keepdim=True))
+    else:
+        s = torch.sub(xc, m1).mul_(r)
+        t, scale, fp = compress(s, comp_id, lam, need_deriv=True)  # overwrites s
+        dw = db = None
+        if need_dw:
+            dw = torch.mul(dyc, t).sum(0).mul_(scale)
+        if need_db:
+            db = dyc.sum(0)
+        g = torch.mul(dyc, w) if w is not None else dyc.clone()
+        if fp is not None:
+            g.mul_(fp)
+        dx = torch.ops.aten.native_layer_norm_backward(g, xc, [n], m1, r, None, None, [True, False, False])[0]
+    empty = (lambda: x.new_empty(0, dtype=cd))
+    return dx.to(x.dtype), (dw if need_dw else empty()), (db if need_db else empty())
+
+
 def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, comp_id: int, lam: float,
             center: bool, compress_first: bool) -> tuple[Tensor, Tensor]:
     """``x`` (M, N) contiguous -> ``y`` (M, N) in x.dtype, ``stats`` (3, M) (see :mod:`.spec`)."""
+    if center:
+        return _ln_forward(x, weight, bias, eps, comp_id, lam, compress_first)
     m, n = x.shape
     cd = compute_dtype(x.dtype)
     same = x.dtype == cd
@@ -119,6 +194,8 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
              compress_first: bool, need_dw: bool, need_db: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients of :func:`forward`: ``dx`` (M, N) in x.dtype; ``dweight``, ``dbias`` (N,) in the
     compute dtype (fp32, or fp64 for fp64 input), or empty tensors when not requested."""
+    if center:
+        return _ln_backward(dy, x, weight, stats, comp_id, lam, compress_first, need_dw, need_db)
     m, n = x.shape
     cd = compute_dtype(x.dtype)
     same = x.dtype == cd and dy.dtype == cd

@@ -40,9 +40,11 @@ def test_torch_backend_gradcheck(comp, center, order):
 
 
 def test_blocking_does_not_change_the_result(monkeypatch):
-    """Many small row blocks (and a partial last block) give the same values and gradients."""
-    x, dy, w, b = make_inputs((11, 29), 29, True, torch.float64, seed=3)
-    fn = kernel_fn("torch", "tanh", 0.8, True, "compress_first")
+    """RMS-style (the blocked eager path): many small row blocks and a partial last block give the
+    same values and gradients as one block."""
+    x, dy, w, _ = make_inputs((11, 29), 29, True, torch.float64, seed=3)
+    b = None
+    fn = kernel_fn("torch", "tanh", 0.8, False, "compress_first")
     whole = run(fn, x, dy, w, b)
     monkeypatch.setattr(torch_rowwise, "BLOCK_ELEMS", 3 * 29)
     monkeypatch.setattr(torch_rowwise, "PARALLEL_BLOCK_ELEMS", 3 * 29)
