@@ -261,8 +261,11 @@ def _bound_worker_body(item: dict) -> dict:
                           seed=2000 + seed).flat()
     te = synthetic_images(1024, size=p["image_size"], label_noise=item["label_noise"], task_seed=1,
                           seed=77_777).flat()
+    norm = item["norm"]
+    ib = norm.startswith("ib-")  # "ib-ln" = LayerNorm grouping with the tanh compression (lam = 1)
     cfg_net = dict(depth=p["depth"], width=p["width"], in_dim=tr.x.shape[1], out_dim=tr.num_classes, gain=p["gain"],
-                   activation="relu", norm=item["norm"], init="gaussian", seed=seed, dtype="float32")
+                   activation="relu", norm=norm[3:] if ib else norm, compression="tanh" if ib else "identity",
+                   init="gaussian", seed=seed, dtype="float32")
     init = build_network(**cfg_net)
     model = build_network(**cfg_net)
     res = train(model, tr, te, TrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], seed=seed,
@@ -348,7 +351,8 @@ class LocalGeneralizationBound(Claim):
                   "device": "CPU (small float32 nets; the bound estimators run on CPU whatever --device says)"}
     uses_estimators = ("lipschitz", "bounds")
     params = (
-        Param("norms", ["none", "ln", "bn"], help="normalizers compared (none is the baseline)"),
+        Param("norms", ["none", "ln", "bn", "ib-ln"], tiny=["none", "ln"],
+              help="normalizers compared (none is the baseline; ib-<norm> = IBNorm, tanh, lam=1)"),
         Param("label_noise", [0.0, 0.3], help="label-noise levels (vary the generalization gap)"),
         Param("depth", 3, minimum=2),
         Param("width", 32, full=128, tiny=16, minimum=4),
