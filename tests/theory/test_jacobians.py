@@ -223,3 +223,16 @@ def test_numeric_errors():
         TJ.ib_jacobian_norm_bound("layer", x, order="bad")
     with pytest.raises(ValueError, match="n must be"):
         TJ.bracket_eigenvalues(0, 1.0, 1e-5)
+
+
+@pytest.mark.parametrize("kind", ["rms", "batch", "group"])
+@pytest.mark.parametrize("name,lam", [("tanh", 2.0), ("log", 1.0), ("root", 3.0), ("softsign", 0.5)])
+@pytest.mark.parametrize("order", ["compress_first", "standardize_first"])
+def test_ib_bound_holds_for_other_groupings(kind, name, lam, order):
+    x = 3 * torch.randn(SHAPES[kind], dtype=F64, generator=torch.Generator().manual_seed(7))
+    fns = {"rms": lambda t: IBF.ib_rms_norm(t, t.shape[-1], eps=1e-5, compression=name, lam=lam, order=order),
+           "batch": lambda t: IBF.ib_batch_norm(t, None, None, training=True, compression=name, lam=lam, order=order),
+           "group": lambda t: IBF.ib_group_norm(t, 2, compression=name, lam=lam, order=order)}
+    measured = jac_norm(fns[kind], x)
+    bound = TJ.ib_jacobian_norm_bound(kind, x, 1.0, 1e-5, compression=name, lam=lam, order=order, num_groups=2)
+    assert measured <= bound * (1 + 1e-9)
