@@ -447,7 +447,7 @@ def _upper(model: nn.Module, x: Tensor, radius: float, wrt: str) -> tuple[Tensor
 # ------------------------------------------------------------------------------------ entry point
 
 def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", radius: float = 0.0, *,
-                       power_iters: int = 40, tol: float = 1e-6, ascent_steps: int = 20, ascent_starts: int = 4,
+                       power_iters: int = 30, tol: float = 1e-4, ascent_steps: int = 20, ascent_starts: int = 4,
                        seed: int = 0, certify: bool = True) -> LipschitzEstimate:
     """Attained lower and certified upper bounds of sup_{x in R} ||J(x)||_2 (see the module docstring).
 
