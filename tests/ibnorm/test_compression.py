@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibnorm import functional as IBF
@@ -43,6 +43,7 @@ def test_builtins_registered():
 
 @pytest.mark.parametrize("name", BUILTINS)
 @given(u=u_st, lam=lam_st)
+@settings(max_examples=10)
 def test_odd_monotone_zero_and_bounds(name, u, lam):
     c = COMPRESSIONS[name]
     lam = max(lam, 1.0) if name == "root" else lam
@@ -58,6 +59,7 @@ def test_odd_monotone_zero_and_bounds(name, u, lam):
 
 @pytest.mark.parametrize("name", BUILTINS)
 @given(u=u_st, lam=lam_st)
+@settings(max_examples=10)
 def test_closed_form_derivative_matches_autograd(name, u, lam):
     c = COMPRESSIONS[name]
     lam = max(lam, 1.0) if name == "root" else lam

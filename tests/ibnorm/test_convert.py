@@ -3,7 +3,7 @@ import io
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -66,6 +66,7 @@ def test_every_norm_is_swapped_with_weights_and_flags():
 @given(seed=st.integers(0, 1000), ln_affine=st.booleans(), ln_bias=st.booleans(), bn_affine=st.booleans(),
        gn_affine=st.booleans(), eps=st.sampled_from([1e-5, 1e-3]), momentum=st.sampled_from([0.1, None]),
        compression=st.sampled_from(["tanh", "log", "root", "softsign", "identity"]))
+@settings(max_examples=10)
 def test_torch_checkpoint_loads_after_convert(seed, ln_affine, ln_bias, bn_affine, gn_affine, eps, momentum,
                                               compression):
     """A checkpoint saved from the torch model loads strictly into the converted model; with the identity

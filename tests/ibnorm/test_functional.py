@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibnorm import functional as IBF
@@ -62,6 +62,7 @@ def affine_params(grouping, x, seed):
 @pytest.mark.parametrize("grouping", GROUPINGS)
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
 @given(seed=st.integers(0, 10_000), eps=st.sampled_from([1e-5, 1e-3, 1.0]))
+@settings(max_examples=10)
 def test_identity_equals_torch_values_and_gradients(grouping, dtype, seed, eps):
     x = make_x(grouping, seed, dtype).requires_grad_()
     w, b = affine_params(grouping, x, seed)
@@ -75,6 +76,7 @@ def test_identity_equals_torch_values_and_gradients(grouping, dtype, seed, eps):
 
 @pytest.mark.parametrize("grouping", GROUPINGS)
 @given(seed=st.integers(0, 10_000))
+@settings(max_examples=10)
 def test_identity_composite_ib_standardize_matches_torch(grouping, seed):
     """The generic composite (used for every non-identity compression) with f = id is torch's op: fp64 1e-10."""
     x = make_x(grouping, seed).requires_grad_()
@@ -106,6 +108,7 @@ def test_identity_batch_norm_eval_and_running_stats(momentum):
 @pytest.mark.parametrize("grouping", GROUPINGS)
 @given(name=st.sampled_from(BUILTINS), lam=st.floats(0.05, 8.0), seed=st.integers(0, 10_000),
        scale=st.sampled_from([0.01, 1.0, 30.0]), eps=st.sampled_from([1e-12, 1e-5, 1e-2]))
+@settings(max_examples=10)
 def test_output_is_standardized_for_every_compression(grouping, name, lam, seed, scale, eps):
     """Per group: mean 0 and variance v/(v+eps), v = var(f(u)) (RMS: mean square 1 up to eps), fp64 1e-10."""
     lam = lam_for(name, lam)
@@ -137,6 +140,7 @@ def test_standardize_first_is_not_standardized():
 
 @pytest.mark.parametrize("grouping", ["layer", "rms"])
 @given(seed=st.integers(0, 10_000), c=st.floats(1e-3, 1e3))
+@settings(max_examples=10)
 def test_scale_invariance_of_ln_and_rms_as_eps_to_zero(grouping, seed, c):
     """LN/RMSNorm: y(c x) = y(x) exactly at eps = 0. At eps > 0 scaling is a change of eps,
     y(c x; eps) = y(x; eps/c^2), so the deviation from invariance shrinks monotonically as eps -> 0."""
@@ -152,6 +156,7 @@ def test_scale_invariance_of_ln_and_rms_as_eps_to_zero(grouping, seed, c):
 @pytest.mark.parametrize("grouping", ["layer", "rms", "group"])
 @given(name=st.sampled_from(["tanh", "log", "softsign"]), seed=st.integers(0, 10_000), c=st.floats(0.01, 100.0),
        lam=st.floats(0.1, 4.0))
+@settings(max_examples=10)
 def test_ib_scaling_is_a_change_of_lambda(grouping, name, seed, c, lam):
     """f(c u; lam) = c f(u; c lam) for tanh/log/softsign, so at eps = 0: IB(c x; lam) = IB(x; c lam).
     The IB variants are not scale invariant; scaling the input moves the compression strength."""
@@ -169,6 +174,7 @@ def test_bounded_ib_is_not_scale_invariant(name):
 
 @pytest.mark.parametrize("grouping", ["layer", "batch", "group"])
 @given(name=st.sampled_from(BUILTINS), seed=st.integers(0, 10_000), shift=st.floats(-100, 100))
+@settings(max_examples=10)
 def test_centered_groupings_are_shift_invariant(grouping, name, seed, shift):
     """u = x - mean is computed first, so adding a constant to x changes nothing (compress_first)."""
     x = make_x(grouping, seed)
