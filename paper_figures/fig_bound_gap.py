@@ -32,7 +32,7 @@ def make(evidence_by_id, out_dir) -> list:
             if sel.any():
                 ax.scatter(c["points.gap"][sel], c["points.bound"][sel], color=style.color(str(norm)),
                            marker=style.marker(j), s=26, label=f"{norm}, label noise {ln:g}")
-    ax.set_yscale("log")
+    style.log_axis(ax, "y")
     style.label_axes(ax, "generalization gap (test error - train error, fraction)", "capacity bound (log scale)")
     ax.legend()
     style.verdict_badge(ax, ev)

@@ -55,7 +55,7 @@ def make(evidence_by_id, out_dir) -> list:
     if not drawn:
         raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no non-empty norm_var / weight_norm arrays")
     for ax in axes:
-        ax.set_yscale("log")
+        style.log_axis(ax, "y")
         ax.legend()
     style.label_axes(axes[0], "training step (optimizer updates)", "normalizer input variance (activation units²)")
     style.label_axes(axes[1], "training step (optimizer updates)", "weight norm (Frobenius, dimensionless)")

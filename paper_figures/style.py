@@ -90,6 +90,20 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, heigh
     return fig, axes
 
 
+def log_axis(ax, which: str = "y") -> None:
+    """Log scale with plain tick labels (``15``, not ``1.5 x 10^1``) when the range is narrow."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = (ax.get_ylim() if which == "y" else ax.get_xlim())
+    if lo > 0 and hi / lo < 100:
+        fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+        axis.set_major_formatter(fmt)
+        axis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+        axis.set_minor_formatter(fmt)
+
+
 def label_axes(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
     """Every axis gets a label with its unit, e.g. ``"depth L (layers)"``, ``"log Lip (nats)"``."""
     if not xlabel or not ylabel:

@@ -184,3 +184,15 @@ def test_workers_running_other_code_are_refused(dask_executor, monkeypatch):
 
 def _other_code_version() -> str:
     return "0000000000000000"
+
+
+def test_a_real_claim_sweep_runs_on_dask(dask_executor, tmp_path):
+    """The claim's own sweep function (verification.claims.capacity.lipschitz_point) on the cluster's workers."""
+    code_version.cache_clear()
+    address = dask_executor.name.split("=", 1)[1]
+    cid = "cap.normalization-exponential-reduction"
+    evidence, meta = run_claims(RunConfig(claims=[cid], scale="tiny", out=tmp_path, executor=f"dask={address}",
+                                          quiet=True))
+    assert meta["executor"] == f"dask={address}"
+    assert "error" not in evidence[0].measured, evidence[0].notes
+    assert len(list((tmp_path / "cache" / "items" / cid).glob("*.pkl"))) > 0
