@@ -82,7 +82,7 @@ def make_all(evidence_by_id: Mapping | Sequence, out_dir: str | Path, names: Seq
     reason (``strict=True`` re-raises instead); an unexpected error is recorded with its traceback tail."""
     evidence_by_id = evidence_index(evidence_by_id)
     run = FigureRun()
-    for name in (names or FIGURES):
+    for name in (FIGURES if names is None else names):
         mod = figure_module(name)
         try:
             run.made[name] = [Path(p) for p in mod.make(evidence_by_id, out_dir)]

@@ -91,6 +91,14 @@ def test_write_report_embeds_the_figures(tmp_path, monkeypatch):
     assert json.loads(out["results"].read_text())["claims"][0]["id"] == "cap.loss-smoothness"
 
 
+def test_write_report_for_claims_without_figures_draws_nothing(tmp_path):
+    ev = _refuted_without_arrays()
+    ev.claim_id = "test.toy"                       # no figure reads this claim
+    out = write_report(tmp_path, [ev], META)
+    assert out["figures"] == [] and out["figures_failed"] == {}
+    assert "Figures not made" not in out["markdown"].read_text()
+
+
 def test_write_report_without_figures(tmp_path):
     out = write_report(tmp_path, [_smoothness_evidence()], META, figures=False)
     assert out["figures"] == [] and not (tmp_path / "figures").exists()
