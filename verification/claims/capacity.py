@@ -72,7 +72,6 @@ def _validation_check(rows: list[dict], what: str):
 def lipschitz_point(item: tuple) -> dict:
     """Worker: (wrt, gain, depth, norm, every, activation, init, width, n_inputs, seed) -> bounds + scales."""
     wrt, gain, depth, norm, every, activation, init, width, n_inputs, seed = item
-    torch.set_num_threads(1)
     net = build_network(depth=int(depth), width=int(width), gain=float(gain), norm=norm, every=int(every),
                         activation=activation, init=init, seed=int(seed))
     est = estimate_lipschitz(net, _inputs(int(n_inputs), int(width), int(seed)), wrt=wrt, seed=int(seed))
@@ -86,7 +85,6 @@ def lipschitz_point(item: tuple) -> dict:
 def smoothness_point(item: tuple) -> dict:
     """Worker: (gain, depth, norm, every, activation, width, n_data, seed) -> grad / Hessian norms."""
     gain, depth, norm, every, activation, width, n_data, seed = item
-    torch.set_num_threads(1)
     net = build_network(depth=int(depth), width=int(width), gain=float(gain), norm=norm, every=int(every),
                         activation=activation, seed=int(seed))
     x = _inputs(int(n_data), int(width), int(seed))
