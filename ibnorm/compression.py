@@ -122,7 +122,11 @@ def validate_lam(comp: Compression, lam: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# Built-in entries. Each is odd, non-decreasing, f(0) = 0, |f(u)| <= |u| (a contraction toward 0).
+# Built-in entries. Each is odd, non-decreasing and f(0) = 0. identity, tanh, log and softsign have
+# max_slope 1, hence |f(u)| <= |u| (a contraction toward 0); root with lam > 1 is steeper than the
+# identity near 0 (f'(0) = d^(1/lam - 1)/lam, e.g. 15.8 at lam = 2) and only compresses for large |u|.
+# log and softsign are evaluated in overflow-safe forms for |u| > 1/lam (resp. |u| > 1): the naive
+# 1 + lam|u| overflows near the top of a dtype's range (fp16: |u| > 16376 at lam = 4).
 
 
 def _identity(u: Tensor, lam: float) -> Tensor:
@@ -143,7 +147,14 @@ def _tanh_d(u: Tensor, lam: float) -> Tensor:
 
 
 def _log(u: Tensor, lam: float) -> Tensor:
-    return torch.sign(u) * torch.log1p(lam * u.abs()) / lam
+    a = u.abs()
+    big = a > 1.0 / lam
+    a_big = torch.where(big, a, torch.full_like(a, 2.0 / lam))   # safe operand for the unused branch
+    a_small = torch.where(big, torch.zeros_like(a), a)
+    # log1p(lam a) = log(lam) + log(a) + log1p(1/(lam a)) for lam a > 1 (no overflow of lam a)
+    v = torch.where(big, math.log(lam) + torch.log(a_big) + torch.log1p(1.0 / (lam * a_big)),
+                    torch.log1p(lam * a_small))
+    return torch.sign(u) * v / lam
 
 
 def _log_d(u: Tensor, lam: float) -> Tensor:
@@ -161,7 +172,12 @@ def _root_d(u: Tensor, lam: float) -> Tensor:
 
 
 def _softsign(u: Tensor, lam: float) -> Tensor:
-    return u / (1.0 + lam * u.abs())
+    a = u.abs()
+    big = a > 1.0
+    a_big = torch.where(big, a, torch.ones_like(a))
+    u_small = torch.where(big, torch.zeros_like(u), u)
+    # u/(1 + lam|u|) = sign(u)/(lam + 1/|u|) for |u| > 1 (no overflow; f(+-inf) = +-1/lam)
+    return torch.where(big, torch.sign(u) / (lam + 1.0 / a_big), u_small / (1.0 + lam * u_small.abs()))
 
 
 def _softsign_d(u: Tensor, lam: float) -> Tensor:

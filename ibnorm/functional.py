@@ -16,9 +16,16 @@ section 1.2).
 ``compression="identity"`` dispatches to torch's own op, so it equals ``F.layer_norm`` /
 ``F.rms_norm`` / ``F.batch_norm`` / ``F.group_norm`` bit for bit, values and gradients.
 
-Non-finite input: like torch, no error is raised (a check would force a device sync). A group that
-contains a NaN or +-inf produces NaN in every output element of that group; other groups are
-unaffected. Validate inputs upstream if that matters (the verification suite does).
+Non-finite input: like torch, no error is raised (a check would force a device sync). Other groups
+are never affected. Within the affected group:
+
+* a NaN anywhere gives NaN in every element of the group (every grouping);
+* +-inf in a centered grouping (LN/BN/GN) gives NaN in every element (inf - inf in the mean);
+* +-inf in the RMS grouping: a bounded compression (``tanh``, ``softsign``) maps it to +-1/lam, so the
+  row stays finite; an unbounded one (``identity`` = ``F.rms_norm``, ``log``, ``root``) gives NaN at
+  the infinite element and 0 at the finite ones (z / inf).
+
+Validate inputs upstream if that matters (the verification suite does).
 """
 from __future__ import annotations
 
@@ -169,7 +176,12 @@ def ib_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | 
         _check_param(p, (c,), name)
     comp, lam = _resolve(compression, lam)
     _check_order(order)
+    if training and eps <= 0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     if comp.is_identity:
+        # contiguous(): torch 2.13's CPU batch_norm backward returns garbage input gradients for a
+        # stride-0 (expanded) weight (tests/ibnorm/test_functional.py)
+        weight = None if weight is None else weight.contiguous()
         return F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     dims = (0,) + tuple(range(2, x.dim()))
     bshape = (1, c) + (1,) * (x.dim() - 2)

@@ -20,7 +20,9 @@ LayerNorm-backward core ``lnb(g, h) = r * (g - mean(g) - h * mean(g * h))`` (no 
     standardize_first:  dx = lnb(g * f'(s), s)
     dweight = sum_rows(dy * yhat);  dbias = sum_rows(dy)
 
-The compressions f and f' are the closed forms of :mod:`ibnorm.compression` (reconstructions of the
+The compressions f and f' are the closed forms of :mod:`ibnorm.compression` (softsign in its
+overflow-free form sign(a)/(lam + 1/|a|); log as log1p(lam|a|), finite while lam|a| is below the
+compute dtype's maximum, which the fp32 compute dtype of 16-bit inputs makes moot) (reconstructions of the
 paper's IBNorm-S/L/T; see that module). A compression registered later by a user has no kernel id and
 runs through the reference composite :func:`ibnorm.functional.ib_standardize` instead.
 """

@@ -55,10 +55,11 @@ def compress(a: Tensor, comp_id: int, lam: float, need_deriv: bool) -> tuple[Ten
         pw = v.pow(p)
         d = torch.div(pw, v).mul_(p) if need_deriv else None
         return pw.sub_(delta_p).copysign_(a), 1.0, d
-    if comp_id == 4:  # a / (1 + lam |a|);  f' = 1 / (1 + lam |a|)^2
-        rec = torch.abs(a).mul_(lam).add_(1.0).reciprocal_()
-        z = a.mul_(rec)
-        return z, 1.0, (rec.square_() if need_deriv else None)
+    if comp_id == 4:  # a / (1 + lam |a|) = sign(a) / (lam + 1/|a|);  f' = 1 / (1 + lam |a|)^2 = (1 - lam |f|)^2
+        # the second form has no overflow and is exact at 0 (1/0 = inf) and at +-inf (f = +-1/lam)
+        z = torch.abs(a).reciprocal_().add_(lam).reciprocal_().copysign_(a)
+        d = torch.abs(z).mul_(-lam).add_(1.0).square_() if need_deriv else None
+        return z, 1.0, d
     raise ValueError(f"unknown compression id {comp_id}")
 
 

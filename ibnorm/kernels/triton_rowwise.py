@@ -72,10 +72,11 @@ def _compress(a, lam, p, delta, delta_p, COMP: tl.constexpr):
         mag = pw - delta_p
         z = tl.where(a < 0.0, -mag, tl.where(a > 0.0, mag, 0.0))
         d = p * pw / v
-    else:  # softsign: a / (1 + lam |a|)
-        rec = 1.0 / (1.0 + lam * tl.abs(a))
-        z = a * rec
-        d = rec * rec
+    else:  # softsign: a / (1 + lam |a|) = sign(a) / (lam + 1/|a|) (no overflow; exact at 0 and +-inf)
+        mag = 1.0 / (lam + 1.0 / tl.abs(a))
+        z = tl.where(a < 0.0, -mag, mag)
+        one_minus = 1.0 - lam * mag  # = 1 / (1 + lam |a|)
+        d = one_minus * one_minus
     return z, d
 
 
