@@ -18,3 +18,8 @@ def square(x):
 def effect_item(item):
     seed, effect = item
     return effect + 0.01 * (-1) ** seed
+
+
+def other_code_version() -> str:
+    """Stands in for a worker that runs a different version of the package."""
+    return "0000000000000000"

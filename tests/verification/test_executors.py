@@ -14,7 +14,8 @@ from verification.executors import PoolExecutor, SerialExecutor, make_executor, 
 from verification.runner import RunConfig, run_claims
 from verification.verdict import check_value, mean_ci
 
-from _executor_jobs import CALLS, effect_item as _effect_item, square as _square  # module-level, picklable
+from _executor_jobs import CALLS, effect_item as _effect_item, other_code_version as _other_code_version, \
+    square as _square  # module-level, picklable, no torch import on the workers
 
 
 class _Interrupt:
@@ -177,13 +178,10 @@ def test_workers_running_other_code_are_refused(dask_executor, monkeypatch):
     import verification.executors as ex_mod
 
     address = dask_executor.name.split("=", 1)[1]
-    monkeypatch.setattr(ex_mod, "_worker_code_version", _other_code_version)
+    monkeypatch.setattr(ex_mod, "_worker_code_version", _other_code_version)   # light module: fast on workers
     with pytest.raises(RuntimeError, match="different code version"):
         make_executor(f"dask={address}")
 
-
-def _other_code_version() -> str:
-    return "0000000000000000"
 
 
 def test_a_real_claim_sweep_runs_on_dask(dask_executor, tmp_path):
