@@ -18,8 +18,9 @@ NAME = "nuisance"
 CLAIMS = ("ib.nuisance-suppression",)
 CAPTION = ("Nuisance suppression per normalizer and compression variant (the first bar of each group is the plain "
            "normalizer): excess kurtosis of the nuisance coordinates, I(T; nuisance) and I(T; Y) in nats at the "
-           "smallest noise level s; mean over seeds with 95% CI, dots are seeds.")
-QUANTITIES = (("kurtosis", "excess kurtosis of T on nuisance coords (dimensionless)"),
+           "smallest noise level s; mean over seeds with 95% CI, dots are seeds (kurtosis on a symlog axis when one bar "
+           "dwarfs the others).")
+QUANTITIES = (("kurtosis", "excess kurtosis, nuisance coords (dimensionless)"),
               ("nuisance_info@", "I(T_s; nuisance) (nats)"), ("label_info@", "I(T_s; Y) (nats)"))
 
 
@@ -53,6 +54,10 @@ def make(evidence_by_id, out_dir) -> list:
                        label=("plain normalizer" if c == "identity" else f"{c}, λ={l:g}") if gi == 0 else None)
                 ax.plot(np.full(vals.size, x), vals, "k.", markersize=2.5)
         ax.set_xticks(range(len(groupings)), [g.upper() for g in groupings])
+        vals = np.concatenate([v for (_, _, _, qq), v in data.items() if qq == q])
+        vals = np.abs(vals[np.isfinite(vals)])
+        if vals.size and vals.max() > 50 * max(np.median(vals), 1.0):   # one heavy-tailed bar hides the rest
+            ax.set_yscale("symlog", linthresh=1.0)
         noise = f" (s={q.split('@')[1]})" if "@" in q else ""
         style.label_axes(ax, "normalizer grouping", ylabel, q.split("@")[0].replace("_", " ") + noise)
     handles, labels = axes[0].get_legend_handles_labels()
