@@ -141,24 +141,34 @@ def _bdiv(t: Tensor, s: Tensor) -> Tensor:
 # ------------------------------------------------------------------------------------ lower bound
 
 def _power_input(model: nn.Module, x: Tensor, v: Tensor, iters: int, tol: float) -> tuple[Tensor, Tensor, int]:
-    """Batched power iteration on J(x)^T J(x). Returns (best ||J v|| per sample (N,), its v, iterations)."""
+    """Batched power iteration on J(x)^T J(x). Returns (best ||J v|| per sample (N,), its v, iterations).
+
+    A sample leaves the active set once two successive values of ||J v|| agree to ``tol`` (relative);
+    later iterations run on the remaining samples only.
+    """
     v = _bdiv(v, _bnorm(v))
-    _, vjp_fn = vjp(model, x)
-    best = torch.full((x.shape[0],), -1.0, dtype=x.dtype)
+    n = x.shape[0]
+    _, vjp_full = vjp(model, x)
+    best = torch.full((n,), -1.0, dtype=x.dtype)
     best_v = v.clone()
-    prev = None
+    prev = torch.full((n,), math.nan, dtype=x.dtype)
+    active = torch.arange(n)
     it = 0
     for it in range(1, iters + 1):
-        _, jv = jvp(model, (x,), (v,))                 # (N, *out)
+        full = active.numel() == n
+        xa, va = (x, v) if full else (x[active], v[active])
+        _, jv = jvp(model, (xa,), (va,))               # (n_active, *out)
         s = _bnorm(jv)
-        better = s > best
-        best = torch.where(better, s, best)
-        best_v[better] = v[better]
-        (w,) = vjp_fn(jv)                               # J^T J v, (N, *in)
-        v = _bdiv(w, _bnorm(w))
-        if prev is not None and bool(((s - prev).abs() <= tol * s.clamp_min(1e-300)).all()):
+        better = s > best[active]
+        best[active[better]] = s[better]
+        best_v[active[better]] = va[better]
+        (w,) = (vjp_full if full else vjp(model, xa)[1])(jv)   # J^T J v, (n_active, *in)
+        v[active] = _bdiv(w, _bnorm(w))
+        done = (s - prev[active]).abs() <= tol * s.clamp_min(1e-300)
+        prev[active] = s
+        active = active[~done]
+        if active.numel() == 0:
             break
-        prev = s
     return best, best_v, it
 
 
