@@ -513,7 +513,8 @@ class TighterGeneralizationBound(Claim):
 
     def run(self, ctx: Context):
         p = ctx.params
-        val_checks, val_rows = _validation_checks([("noisy_channel", *validate_noisy_channel(p["noise_std"])),
+        val_checks, val_rows = _validation_checks([("noisy_channel", *validate_noisy_channel(p["noise_std"],
+                                                                                             targets=("input",))),
                                                    ("gaussian_bound", *validate_gaussian_bound(p["noise_std"]))])
         specs = [(g, "identity", 1.0) for g in p["groupings"]] + \
                 [(g, c, float(l)) for g in p["groupings"] for c in p["compressions"] for l in p["lams"]]
