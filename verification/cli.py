@@ -3,6 +3,9 @@
     ibnorm-verify --list
     ibnorm-verify [--claims ID ...] [--scale quick|full] [--param KEY=VALUE ...] [--seeds N]
                   [--device cpu|cuda] [--out DIR] [--executor serial|process[=N]|dask[=ADDRESS]] [--no-cache]
+                  [--no-figures]
+
+Writes DIR/results.json, DIR/report.md, a self-contained DIR/report.html and the figures in DIR/figures.
 
 Exit status: 0 when every selected claim ran (whatever its verdict), 1 when a claim crashed,
 2 for bad arguments (unknown claim id, bad --param, ...).
@@ -38,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--out", default="results", help="output directory (default ./results)")
     p.add_argument("--executor", default="serial",
-                   help="serial (default), process[=N], dask (LocalCluster) or dask=ADDRESS")
+                   help="serial (default), process[=N], dask (a local cluster) or dask=ADDRESS "
+                        "(e.g. dask=tcp://host:8786)")
     p.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")
+    p.add_argument("--no-figures", action="store_true", help="skip drawing the figures at the end")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = RunConfig(claims=args.claims, scale=args.scale, params=_parse_params(args.param), seeds=args.seeds,
                         device=args.device, out=args.out, executor=args.executor, use_cache=not args.no_cache,
-                        quiet=args.quiet)
+                        quiet=args.quiet, figures=not args.no_figures)
         cfg.validate()
     except ValueError as e:
         print(f"ibnorm-verify: error: {e}", file=sys.stderr)
@@ -68,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(ev.claim_id) for ev in results)
     for ev in results:
         print(f"{ev.claim_id:{width}s}  {ev.verdict.value:12s}  {ev.reason[:150]}")
-    print(f"wrote {cfg.out}/results.json and {cfg.out}/report.md ({meta['elapsed_s']:.0f} s)")
+    n_fig = len(meta.get("figures", []))
+    print(f"wrote results.json, report.md, report.html and {n_fig} figures in {cfg.out} ({meta['elapsed_s']:.0f} s)")
+    for name, why in meta.get("figures_failed", {}).items():
+        print(f"  figure {name} not drawn: {why}")
     return 1 if any("error" in ev.measured for ev in results) else 0
 
 

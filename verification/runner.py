@@ -39,8 +39,12 @@ class RunConfig:
     executor: str = "serial"
     use_cache: bool = True
     quiet: bool = False
+    figures: bool = True          # draw the figures into DIR/figures at the end (report.md/.html embed them)
 
     def validate(self) -> list[str]:
+        from .executors import parse_executor_spec
+
+        parse_executor_spec(self.executor)
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
         ids = list(self.claims) or list(REGISTRY)
@@ -113,8 +117,13 @@ def run_meta(cfg: RunConfig, executor_name: str) -> dict:
 
 
 def run_claims(cfg: RunConfig, on_update: Callable[[list[Evidence], dict], None] | None = None) -> tuple[list[Evidence], dict]:
-    """Run the selected claims; returns (evidence list, run metadata). Writes DIR/results.json + report.md."""
-    from .report import write_outputs
+    """Run the selected claims; returns (evidence list, run metadata).
+
+    Writes DIR/results.json, report.md and report.html after every claim (no figures: cheap), and at the
+    end the full report with the figures in DIR/figures (``meta["figures_failed"]`` names any that could
+    not be drawn, and why).
+    """
+    from .report import write_outputs, write_report
 
     ids = cfg.validate()
     out = Path(cfg.out)
@@ -159,5 +168,9 @@ def run_claims(cfg: RunConfig, on_update: Callable[[list[Evidence], dict], None]
     finally:
         executor.close()
     meta["elapsed_s"] = time.perf_counter() - t_start
-    write_outputs(out, results, meta)
+    if cfg.figures and not cfg.quiet:
+        print("drawing figures ...", file=sys.stderr, flush=True)
+    files = write_report(out, results, meta, figures=cfg.figures)
+    meta["figures"] = [str(p) for p in files["figures"]]
+    meta["figures_failed"] = files["figures_failed"]
     return results, meta
