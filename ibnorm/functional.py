@@ -119,7 +119,10 @@ def ib_layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tens
     """IBNorm with LayerNorm grouping (statistics over the trailing ``normalized_shape`` dims).
 
     Mirrors ``F.layer_norm(input, normalized_shape, weight, bias, eps)``. ``backend`` selects the
-    implementation (``"auto"``, ``"triton"``, ``"torch"``; default from ``IBNORM_BACKEND`` or auto).
+    implementation: ``"auto"`` (Triton on CUDA, fused torch ops on CPU), ``"triton"``, ``"torch"``, or
+    ``"composite"`` (the reference composite: use it for double backward, e.g. Hessian-vector
+    products); default from ``IBNORM_BACKEND``, else auto. Inside ``torch.func`` transforms the
+    composite is used automatically.
     """
     _check_input(x)
     shape = _normalized_shape(x, normalized_shape)

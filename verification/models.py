@@ -13,8 +13,8 @@ The model is an ``nn.Sequential`` of :class:`Block` s, in order. A block is
 
 with ``layer`` an ``nn.Linear`` or a circular-padded ``nn.Conv2d`` and ``norm`` ``None`` or an
 ``ibnorm.nn`` module (``compression="identity"`` is the exact torch LN/BN/GN/RMSNorm; row-wise IB
-layers are the composite-evaluated subclasses :class:`CompositeIBLayerNorm` / :class:`CompositeIBRMSNorm`
-so that ``torch.func`` transforms work). The last block
+layers use ``backend="composite"``, the reference composite, because the smoothness estimator's
+Hessian-vector products need double backward, which the fused ops do not have). The last block
 has no activation. The Lipschitz estimator walks these blocks to multiply per-layer factors.
 
 Init:
@@ -36,7 +36,6 @@ import torch
 from torch import Tensor, nn
 
 from ibnorm.compression import get_compression, validate_lam
-from ibnorm.functional import ib_standardize
 from ibnorm.nn import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm
 
 __all__ = ["NetConfig", "Block", "build_network", "calibrate_batchnorm", "blocks", "NORMS", "ACTIVATIONS",
@@ -168,50 +167,13 @@ class Block(nn.Module):
         return f"act={self.act!r}, residual={self.residual}"
 
 
-class _CompositeRowwise:
-    """Row-wise IBNorm (LN/RMS grouping) through the reference composite :func:`ibnorm.functional.ib_standardize`.
-
-    Same values and gradients as the module it extends (the composite is the reference every backend
-    agrees with), but built from plain torch ops, so ``torch.func`` transforms (jvp, vjp, vmap, grad)
-    used by the estimators work; the fused kernels' custom op does not support them. The identity
-    compression keeps torch's own ``F.layer_norm`` / ``F.rms_norm``.
-    """
-
-    _center: bool = True
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.compression == "identity":
-            return super().forward(x)
-        dims = tuple(range(x.dim() - len(self.normalized_shape), x.dim()))
-        eps = self.eps if self.eps is not None else torch.finfo(x.dtype).eps
-        y = ib_standardize(x, dims, center=self._center, compression=self.compression, lam=self.lam, eps=eps,
-                           order=self.order)
-        if self.weight is not None:
-            y = y * self.weight
-        if getattr(self, "bias", None) is not None:
-            y = y + self.bias
-        return y
-
-
-class CompositeIBLayerNorm(_CompositeRowwise, IBLayerNorm):
-    """:class:`ibnorm.nn.IBLayerNorm` evaluated through the reference composite (see :class:`_CompositeRowwise`)."""
-
-    _center = True
-
-
-class CompositeIBRMSNorm(_CompositeRowwise, IBRMSNorm):
-    """:class:`ibnorm.nn.IBRMSNorm` evaluated through the reference composite (see :class:`_CompositeRowwise`)."""
-
-    _center = False
-
-
 def _make_norm(cfg: NetConfig, d: int, dtype: torch.dtype) -> nn.Module:
     kw = dict(compression=cfg.compression, lam=cfg.lam, order=cfg.order)
     if cfg.norm == "ln":
-        m = CompositeIBLayerNorm(d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw) \
+        m = IBLayerNorm(d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, backend="composite", **kw) \
             if not cfg.conv else IBGroupNorm(1, d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw)
     elif cfg.norm == "rms":
-        m = CompositeIBRMSNorm(d, eps=cfg.eps, dtype=dtype, **kw)
+        m = IBRMSNorm(d, eps=cfg.eps, dtype=dtype, backend="composite", **kw)
     elif cfg.norm == "bn":
         cls = IBBatchNorm2d if cfg.conv else IBBatchNorm1d
         m = cls(d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw)

@@ -32,7 +32,9 @@ from .spec import KERNEL_COMPRESSIONS, compression_id
 __all__ = ["BACKENDS", "KERNEL_COMPRESSIONS", "resolve_backend", "select_backend", "rowwise_ib_norm",
            "triton_status", "TRITON_DTYPES"]
 
-BACKENDS = ("auto", "triton", "torch")
+#: "composite" = the autograd-differentiated reference (supports double backward, e.g. Hessian-vector
+#: products, which the fused ops do not).
+BACKENDS = ("auto", "triton", "torch", "composite")
 #: Input dtypes the Triton kernels take (arithmetic is fp32).
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: Largest row the Triton kernels keep in registers, in bytes of the input dtype (as the tutorial).
@@ -88,6 +90,8 @@ def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) ->
     retrace.
     """
     name = resolve_backend(backend)
+    if name == "composite":
+        return "composite"
     comp_id = compression_id(comp)
     if name == "triton":
         problem = _triton_problem(x, n, comp, comp_id)
@@ -101,6 +105,17 @@ def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) ->
     return "torch"
 
 
+def _under_functorch(*tensors: Tensor | None) -> bool:
+    """True inside a ``torch.func`` transform (vmap, grad, vjp, jvp, jacrev, jacfwd) of these tensors."""
+    if torch.compiler.is_compiling():  # Dynamo traces fake tensors (and cannot trace the check below)
+        return False
+    try:
+        from torch._C._functorch import is_functorch_wrapped_tensor
+    except ImportError:  # pragma: no cover - older torch
+        return False
+    return any(t is not None and is_functorch_wrapped_tensor(t) for t in tensors)
+
+
 def rowwise_ib_norm(x: Tensor, normalized_shape: Sequence[int], weight: Tensor | None, bias: Tensor | None,
                     eps: float, comp: Compression, lam: float, *, center: bool, order: str,
                     backend: str | None = None) -> Tensor:
@@ -111,6 +126,8 @@ def rowwise_ib_norm(x: Tensor, normalized_shape: Sequence[int], weight: Tensor |
     """
     n = int(math.prod(normalized_shape))
     chosen = select_backend(backend, x, n, comp)
+    if chosen != "composite" and resolve_backend(backend) != "triton" and _under_functorch(x, weight, bias):
+        chosen = "composite"  # the fused ops have no vmap/jvp/vjp rules; torch.func differentiates the composite
     if chosen == "composite" or x.numel() == 0:
         from ..functional import ib_standardize
 

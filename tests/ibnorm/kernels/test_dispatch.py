@@ -95,3 +95,24 @@ def test_non_contiguous_input():
     x = torch.randn(6, 9).t()  # (9, 6), non-contiguous
     y = ib_layer_norm(x, 6, backend="torch")
     torch.testing.assert_close(y, ib_layer_norm(x.contiguous(), 6, backend="torch"))
+
+
+@pytest.mark.parametrize("transform", ["vjp", "jacrev", "jacfwd", "vmap", "jvp"])
+def test_torch_func_transforms_run_the_composite(transform):
+    """Inside torch.func transforms the fused ops (no functorch rules) hand over to the reference composite."""
+    from ibnorm import functional as IBF
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, dtype=torch.float64)
+    w = torch.rand(6, dtype=torch.float64) + 0.5
+    fused = lambda a: IBF.ib_layer_norm(a, (6,), w, compression="tanh", lam=2.0, backend="torch")  # noqa: E731
+    ref = lambda a: IBF.ib_standardize(a, (-1,), center=True, compression="tanh", lam=2.0) * w  # noqa: E731
+    t = torch.randn_like(x)
+    run = {
+        "vjp": lambda f: torch.func.vjp(f, x)[1](t)[0],
+        "jacrev": lambda f: torch.func.jacrev(f)(x),
+        "jacfwd": lambda f: torch.func.jacfwd(f)(x),
+        "vmap": lambda f: torch.func.vmap(f)(x),
+        "jvp": lambda f: torch.func.jvp(f, (x,), (t,))[1],
+    }[transform]
+    torch.testing.assert_close(run(fused), run(ref), rtol=1e-10, atol=1e-12)
