@@ -63,6 +63,17 @@ def compress(a: Tensor, comp_id: int, lam: float, need_deriv: bool) -> tuple[Ten
     raise ValueError(f"unknown compression id {comp_id}")
 
 
+def _affine_(t: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+    """In place: ``t = t * w + b`` (either may be None)."""
+    if w is not None and b is not None:
+        torch.addcmul(b, t, w, out=t)
+    elif w is not None:
+        t.mul_(w)
+    elif b is not None:
+        t.add_(b)
+    return t
+
+
 def _blocks(m: int, n: int):
     elems = BLOCK_ELEMS if torch.get_num_threads() == 1 else PARALLEL_BLOCK_ELEMS
     rows = max(1, elems // max(n, 1))
@@ -101,12 +112,7 @@ def _ln_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: floa
         s, m1, r = torch.native_layer_norm(xc, (n,), None, None, eps)
         t, scale, _ = compress(s, comp_id, lam, need_deriv=False)
         y = t.mul_(scale) if scale != 1.0 else t
-        if w is not None and b is not None:
-            torch.addcmul(b, y, w, out=y)
-        elif w is not None:
-            y.mul_(w)
-        elif b is not None:
-            y.add_(b)
+        _affine_(y, w, b)
     stats[0] = m1.view(m)
     stats[2] = r.view(m)
     return y.to(x.dtype), stats
@@ -180,12 +186,7 @@ def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, c
         if m1 is not None:
             stats[0, i:j] = m1.squeeze(-1)
         stats[2, i:j] = r.squeeze(-1)
-        if w is not None and b is not None:
-            torch.addcmul(b, t, w, out=t)
-        elif w is not None:
-            t.mul_(w)
-        elif b is not None:
-            t.add_(b)
+        _affine_(t, w, b)
         if not same or t.data_ptr() != y[i:j].data_ptr():
             y[i:j] = t
     return y, stats
