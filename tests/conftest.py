@@ -19,3 +19,13 @@ def _seed_everything():
     torch.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for tests on tiny tensors (on a shared 2-core machine, autograd on tiny tensors
+    was ~100x slower with 2 threads). Use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

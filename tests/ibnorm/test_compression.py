@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from ibnorm import functional as IBF
 from ibnorm.compression import (COMPRESSIONS, ROOT_DELTA, Compression, get_compression, register_compression,
                                 validate_lam)
-from tolerances import assert_close, one_thread  # noqa: F401 (autouse fixture)
+from tolerances import assert_close
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BUILTINS = ("identity", "tanh", "log", "root", "softsign")
 F64 = torch.float64

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from ibnorm import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm, convert_norms
-from tolerances import assert_close, one_thread  # noqa: F401 (autouse fixture)
+from tolerances import assert_close
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 F64 = torch.float64
 

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from ibnorm import functional as IBF
 from ibnorm.compression import COMPRESSIONS
 from theory.jacobians import group_matrix
-from tolerances import assert_close, one_thread  # noqa: F401 (autouse fixture)
+from tolerances import assert_close
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 F64 = torch.float64
 BUILTINS = ("identity", "tanh", "log", "root", "softsign")

@@ -7,7 +7,6 @@ fp32: 1e-5 (about 100 ulps of float32 at unit scale). Half precision is the kern
 """
 from __future__ import annotations
 
-import pytest
 import torch
 
 TOL = {
@@ -31,13 +30,3 @@ def assert_close(actual, expected, dtype: torch.dtype | None = None, **kw) -> No
     t = dict(tol(dtype))
     t.update(kw)
     torch.testing.assert_close(actual, expected, equal_nan=True, **t)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors in these tests are tiny: one intra-op thread avoids thread contention (on a shared 2-core
-    machine, autograd on tiny tensors was ~100x slower with 2 threads). Import it into a test module to use it."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

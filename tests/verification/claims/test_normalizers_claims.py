@@ -12,12 +12,7 @@ from verification.claims.base import Context
 from verification.verdict import Verdict
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(claim_id, seeds=(0, 1), **overrides):

@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from verification.claims import REGISTRY
 from verification.claims.base import Context
@@ -12,12 +11,7 @@ from verification.claims.training import (analyze_local_bound, analyze_performan
 from verification.verdict import decide
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _verdict(out):
