@@ -2,7 +2,8 @@
 
 CPU (always): forward+backward on an (M, N) fp32 tensor (default 4096 x 1024) of
   * native ``F.layer_norm`` (the baseline of the issue's "within 2x" goal) and ``F.rms_norm``;
-  * IBNorm through the ``torch`` backend (hand-derived backward; ``ibnorm.kernels.torch_rowwise``);
+  * IBNorm through the ``cpu`` backend (the C kernel; ``ibnorm.kernels.cpu_rowwise``) and the ``torch``
+    backend (hand-derived backward in torch ops; ``ibnorm.kernels.torch_rowwise``);
   * the eager composite ``ibnorm.functional.ib_standardize`` + affine (autograd).
   All candidates are timed in the same run, interleaved round by round (the machine is shared), and
   the medians and median ratios are reported.
@@ -34,12 +35,14 @@ import torch.nn.functional as F
 from ibnorm.functional import ib_layer_norm, ib_rms_norm, ib_standardize
 
 COMPRESSIONS = ("tanh", "log", "root", "softsign")
-LAM = {"tanh": 1.0, "log": 1.0, "root": 2.0, "softsign": 1.0}
+#: lam per compression in the CPU section; root is timed at lam = 2 (the C kernel's square-root path) and
+#: at lam = 1.7 (its general power path).
+LAMS = {"tanh": (1.0,), "log": (1.0,), "root": (2.0, 1.7), "softsign": (1.0,)}
 
 
 # ----------------------------------------------------------------------------------------------- CPU
 
-def _cpu_candidates(m: int, n: int, comps: tuple[str, ...]):
+def _cpu_candidates(m: int, n: int, comps: tuple[str, ...], backends: tuple[str, ...]):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(m, n, generator=g).requires_grad_()
     w = (1 + 0.1 * torch.randn(n, generator=g)).requires_grad_()
@@ -57,16 +60,20 @@ def _cpu_candidates(m: int, n: int, comps: tuple[str, ...]):
         "F.rms_norm": step(lambda: F.rms_norm(x, (n,), w, 1e-5)),
     }
     for c in comps:
-        cands[f"ib_layer_norm[{c}] torch"] = step(
-            lambda c=c: ib_layer_norm(x, n, w, b, 1e-5, compression=c, lam=LAM[c], backend="torch"))
-    cands["ib_rms_norm[tanh] torch"] = step(lambda: ib_rms_norm(x, n, w, 1e-5, compression="tanh", backend="torch"))
+        for lam in LAMS[c]:
+            for be in backends:
+                cands[f"ib_layer_norm[{c}, lam={lam:g}] {be}"] = step(
+                    lambda c=c, lam=lam, be=be: ib_layer_norm(x, n, w, b, 1e-5, compression=c, lam=lam, backend=be))
+    for be in backends:
+        cands[f"ib_rms_norm[tanh] {be}"] = step(
+            lambda be=be: ib_rms_norm(x, n, w, 1e-5, compression="tanh", backend=be))
     cands["composite[tanh] eager"] = step(
         lambda: ib_standardize(x, (-1,), center=True, compression="tanh", lam=1.0, eps=1e-5) * w + b)
     return cands
 
 
-def bench_cpu(m: int, n: int, reps: int, comps: tuple[str, ...]) -> dict:
-    cands = _cpu_candidates(m, n, comps)
+def bench_cpu(m: int, n: int, reps: int, comps: tuple[str, ...], backends: tuple[str, ...]) -> dict:
+    cands = _cpu_candidates(m, n, comps, backends)
     for f in cands.values():  # warm-up
         f()
     times = {k: [] for k in cands}
@@ -157,16 +164,24 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--compressions", default="tanh", help="comma list of compressions for the CPU section")
+    ap.add_argument("--backends", default="cpu,torch", help="comma list of IBNorm backends for the CPU section")
     ap.add_argument("--no-gpu", action="store_true")
     ap.add_argument("--gpu-max-elems", type=int, default=2**28)
     ap.add_argument("--json", default=None, help="write all results to this file")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from ibnorm.kernels import cpu_rowwise
+
     meta = {"date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+            "cpu_kernel": str(cpu_rowwise.library_path()), "cpu_kernel_status": cpu_rowwise.status()[1] or "built",
             "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "loadavg_before": os.getloadavg()}
-    cpu = bench_cpu(args.rows, args.hidden, args.reps, tuple(args.compressions.split(",")))
+    unknown = set(args.compressions.split(",")) - set(COMPRESSIONS)
+    if unknown:
+        ap.error(f"unknown compression(s) {sorted(unknown)}; choose from {COMPRESSIONS}")
+    cpu = bench_cpu(args.rows, args.hidden, args.reps, tuple(args.compressions.split(",")),
+                    tuple(args.backends.split(",")))
     meta["loadavg_after"] = os.getloadavg()
     print(json.dumps(meta))
     print(_fmt_cpu(cpu))

@@ -119,7 +119,8 @@ def ib_layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tens
     """IBNorm with LayerNorm grouping (statistics over the trailing ``normalized_shape`` dims).
 
     Mirrors ``F.layer_norm(input, normalized_shape, weight, bias, eps)``. ``backend`` selects the
-    implementation: ``"auto"`` (Triton on CUDA, fused torch ops on CPU), ``"triton"``, ``"torch"``, or
+    implementation: ``"auto"`` (Triton on CUDA, the fused C kernel on CPU when a compiler could build it,
+    else fused torch ops), ``"triton"``, ``"cpu"``, ``"torch"``, or
     ``"composite"`` (the reference composite: use it for double backward, e.g. Hessian-vector
     products); default from ``IBNORM_BACKEND``, else auto. Inside ``torch.func`` transforms the
     composite is used automatically.

@@ -7,12 +7,15 @@
   per row backward, fp32 statistics and fp32 partial sums for dweight/dbias. Runs on CUDA tensors,
   or on CPU tensors through Triton's interpreter when ``TRITON_INTERPRET=1`` was set before the
   kernel module was first imported (that is how the tests exercise it without a GPU).
+* ``"cpu"``: the fused C kernel for CPU tensors (:mod:`.cpu_rowwise`), compiled at first use with the
+  system C compiler: one pass over memory per direction, fp32 arithmetic (fp32/fp16/bf16 inputs).
 * ``"torch"``: the same math in torch ops with a hand-derived backward (:mod:`.torch_rowwise`),
-  saving only ``x`` and per-row statistics; the efficient CPU path.
+  saving only ``x`` and per-row statistics; runs on any device and dtype (fp64 included).
 
-Both are ``torch.library`` custom ops (:mod:`.ops`), so ``torch.compile`` traces through them.
+All three are ``torch.library`` custom ops (:mod:`.ops`), so ``torch.compile`` traces through them.
 ``backend="auto"`` (the default, or the ``IBNORM_BACKEND`` environment variable) picks Triton for
-CUDA tensors it supports and torch otherwise. Coverage: the row-wise family only (LN-style
+CUDA tensors it supports, the C kernel for CPU tensors it supports (when a compiler could build it;
+:func:`cpu_status` says why not), and torch otherwise. Coverage: the row-wise family only (LN-style
 ``center=True`` and RMS-style ``center=False``), both orders, with or without affine, every
 compression in :data:`.spec.KERNEL_COMPRESSIONS`. BatchNorm/GroupNorm IBNorm and compressions
 registered by users run through the torch composite of :mod:`ibnorm.functional`.
@@ -30,11 +33,11 @@ from ..compression import Compression
 from .spec import KERNEL_COMPRESSIONS, compression_id
 
 __all__ = ["BACKENDS", "KERNEL_COMPRESSIONS", "resolve_backend", "select_backend", "rowwise_ib_norm",
-           "triton_status", "TRITON_DTYPES"]
+           "triton_status", "cpu_status", "TRITON_DTYPES"]
 
 #: "composite" = the autograd-differentiated reference (supports double backward, e.g. Hessian-vector
 #: products, which the fused ops do not).
-BACKENDS = ("auto", "triton", "torch", "composite")
+BACKENDS = ("auto", "triton", "cpu", "torch", "composite")
 #: Input dtypes the Triton kernels take (arithmetic is fp32).
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: Largest row the Triton kernels keep in registers, in bytes of the input dtype (as the tutorial).
@@ -56,6 +59,32 @@ def triton_status() -> tuple[bool, bool, str]:
     except ImportError as exc:  # pragma: no cover - triton is installed in this project's env
         return False, False, f"triton could not be imported ({exc})"
     return True, triton_rowwise.INTERPRET, ""
+
+
+@torch.compiler.assume_constant_result
+def cpu_status() -> tuple[bool, str]:
+    """``(available, reason)`` of the C kernel; builds it on the first call (about a second, then cached
+    on disk). Evaluated once at trace time under ``torch.compile``."""
+    from . import cpu_rowwise
+
+    return cpu_rowwise.status()
+
+
+def _cpu_problem(x: Tensor, comp: Compression, comp_id: int | None) -> Exception | None:
+    """Why the C kernel cannot run this call, as the exception to raise (``None`` when it can)."""
+    from .cpu_rowwise import DTYPES
+
+    if comp_id is None:
+        return ValueError(f"compression {comp.name!r} has no fused kernel (fused: {', '.join(KERNEL_COMPRESSIONS)}); "
+                          "use backend='torch'")
+    if x.device.type != "cpu":
+        return RuntimeError(f"backend='cpu' needs CPU tensors, got device {x.device}")
+    if x.dtype not in DTYPES:
+        return TypeError(f"backend='cpu' takes {[str(d) for d in DTYPES]}, got {x.dtype}; use backend='torch'")
+    available, reason = cpu_status()
+    if not available:
+        return RuntimeError(f"backend='cpu' is unavailable: {reason}")
+    return None
 
 
 def _triton_problem(x: Tensor, n: int, comp: Compression, comp_id: int | None) -> Exception | None:
@@ -80,12 +109,14 @@ def _triton_problem(x: Tensor, n: int, comp: Compression, comp_id: int | None) -
 
 
 def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) -> str:
-    """The concrete backend for this call: ``"triton"``, ``"torch"`` (fused torch ops) or
-    ``"composite"`` (the autograd-differentiated reference, for compressions without a kernel).
+    """The concrete backend for this call: ``"triton"``, ``"cpu"`` (the C kernel), ``"torch"`` (fused
+    torch ops) or ``"composite"`` (the autograd-differentiated reference, for compressions without a
+    kernel).
 
-    ``"auto"`` picks Triton only for CUDA tensors it supports. An explicit ``"triton"`` that cannot
-    run raises (``RuntimeError`` if Triton or a device is missing, ``ValueError`` for a compression
-    without kernel or a too-long row, ``TypeError`` for an unsupported dtype). The choice is made
+    ``"auto"`` picks Triton for CUDA tensors it supports and the C kernel for CPU tensors it supports.
+    An explicit ``"triton"`` or ``"cpu"`` that cannot run raises (``RuntimeError`` if Triton, a
+    compiler or the device is missing, ``ValueError`` for a compression without kernel or a too-long
+    row, ``TypeError`` for an unsupported dtype). The choice is made
     when the call is traced, so under ``torch.compile`` a later change of ``IBNORM_BACKEND`` does not
     retrace.
     """
@@ -98,10 +129,17 @@ def select_backend(backend: str | None, x: Tensor, n: int, comp: Compression) ->
         if problem is not None:
             raise problem
         return "triton"
+    if name == "cpu":
+        problem = _cpu_problem(x, comp, comp_id)
+        if problem is not None:
+            raise problem
+        return "cpu"
     if comp_id is None:
         return "composite"
     if name == "auto" and x.device.type == "cuda" and _triton_problem(x, n, comp, comp_id) is None:
         return "triton"
+    if name == "auto" and x.device.type == "cpu" and _cpu_problem(x, comp, comp_id) is None:
+        return "cpu"
     return "torch"
 
 
@@ -126,7 +164,8 @@ def rowwise_ib_norm(x: Tensor, normalized_shape: Sequence[int], weight: Tensor |
     """
     n = int(math.prod(normalized_shape))
     chosen = select_backend(backend, x, n, comp)
-    if chosen != "composite" and resolve_backend(backend) != "triton" and _under_functorch(x, weight, bias):
+    explicit = resolve_backend(backend) in ("triton", "cpu")
+    if chosen != "composite" and not explicit and _under_functorch(x, weight, bias):
         chosen = "composite"  # the fused ops have no vmap/jvp/vjp rules; torch.func differentiates the composite
     if chosen == "composite" or x.numel() == 0:
         from ..functional import ib_standardize

@@ -5,7 +5,7 @@
 backend) -> (dx, dweight, dbias)``
 
 ``x``/``dy`` are ``(M, N)`` contiguous; ``stats`` is ``(3, M)`` (see :mod:`.spec`); ``backend`` is
-``"torch"`` or ``"triton"`` (already resolved by :func:`ibnorm.kernels.rowwise_ib_norm`). Each op has a
+``"torch"``, ``"cpu"`` or ``"triton"`` (already resolved by :func:`ibnorm.kernels.rowwise_ib_norm`). Each op has a
 fake (meta) implementation, and the forward op has an autograd formula (``register_autograd``) that
 calls the backward op: only ``x``, ``weight`` and the per-row statistics are saved. The backward op
 is not itself differentiable (no double backward).
@@ -27,11 +27,15 @@ def _impl(backend: str):
         from . import torch_rowwise
 
         return torch_rowwise
+    if backend == "cpu":
+        from . import cpu_rowwise
+
+        return cpu_rowwise
     if backend == "triton":
         from . import triton_rowwise
 
         return triton_rowwise
-    raise ValueError(f"backend must be 'torch' or 'triton' here, got {backend!r}")
+    raise ValueError(f"backend must be 'torch', 'cpu' or 'triton' here, got {backend!r}")
 
 
 @torch.library.custom_op("ibnorm::rowwise_fwd", mutates_args=())
