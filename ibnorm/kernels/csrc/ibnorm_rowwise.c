@@ -124,14 +124,13 @@ INLINE float pow_f(float v, float p, float p_hi) {
 /* p rounded toward zero to 12 significant bits (for pow_f). */
 static float split_hi(float p) { return bits_to_float(float_to_bits(p) & 0xfffff000u); }
 
-/* log(1 + v) for v >= 0, accurate for small v: log(w) v / (w - 1) with w = fl(1 + v) (Goldberg 1991,
- * "What every computer scientist should know about floating-point arithmetic", Theorem 4). */
-INLINE float log1p_f(float v) {
-    float w = 1.0f + v;
-    float d = w - 1.0f;
-    float lw = log_f(w);
-    float r = d == 0.0f ? v : lw * (v / d);
-    return v < 3.0e38f ? r : lw; /* inf (and NaN): log(w) directly, v / d would be inf / inf */
+/* log(1 + v) for v >= 0, given w = fl(1 + v) and 1 / w: log(w) plus the first-order correction
+ * (v - (w - 1)) / w for the rounding of w (log(1 + v) = log(w) + log(1 + (1 + v - w) / w); the neglected
+ * term is below 2^-48 relative). Exact for w = 1 (gives v); the caller's 1 / w is f' of the log
+ * compression, so one division serves both. +inf gives +inf and NaN gives NaN. */
+INLINE float log1p_f(float v, float w, float inv_w) {
+    float r = log_f(w) + (v - (w - 1.0f)) * inv_w;
+    return v < INFINITY ? r : v;
 }
 
 /* tanh(x): the 13/6-degree rational approximation x P(x^2) / Q(x^2) of Eigen's generic_fast_tanh_float
@@ -171,8 +170,9 @@ INLINE float compress(int comp, const comp_params *c, float a, int want_d, float
     }
     case 2: { /* log */
         float v = c->lam * fabsf(a);
-        if (want_d) *d = 1.0f / (1.0f + v);
-        return copysignf(log1p_f(v), a) * c->inv_lam;
+        float w = 1.0f + v, inv_w = 1.0f / w;
+        if (want_d) *d = inv_w;
+        return copysignf(log1p_f(v, w, inv_w), a) * c->inv_lam;
     }
     case 3: { /* root */
         float v = fabsf(a) + c->delta;
