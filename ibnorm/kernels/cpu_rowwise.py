@@ -5,12 +5,12 @@ Same math and saved statistics as :mod:`.torch_rowwise` and :mod:`.triton_rowwis
 :mod:`.spec`); the difference is that each row is read from memory once per direction: forward reads
 ``x`` and writes ``y``; backward reads ``x`` and ``dy`` and writes ``dx`` (the traffic of
 ``F.layer_norm``), with the compression recomputed in registers and vectorized by the compiler.
-Rows are split over ``torch.get_num_threads()`` POSIX threads; ``ctypes`` releases the GIL during the
-call. Arithmetic is fp32: fp16/bf16 inputs are converted at the boundary; fp64 is not taken
+Rows are split over ``torch.get_num_threads()`` threads: torch's own OpenMP threads when the compiler
+takes ``-fopenmp`` (else POSIX threads); ``ctypes`` releases the GIL during the call. Arithmetic is fp32: fp16/bf16 inputs are converted at the boundary; fp64 is not taken
 (``backend="auto"`` sends it to the torch backend).
 
-Build: ``$CC`` (else ``cc``, ``gcc``, ``clang``) with ``-O3 -march=native`` (falling back to the
-compiler's default target), into ``$IBNORM_KERNEL_CACHE`` (else ``$XDG_CACHE_HOME/ibnorm``, else
+Build: ``$CC`` (else ``cc``, ``gcc``, ``clang``) with ``-O3 -march=native -fopenmp`` (falling back
+step by step to the compiler's defaults, see :data:`FLAG_SETS`), into ``$IBNORM_KERNEL_CACHE`` (else ``$XDG_CACHE_HOME/ibnorm``, else
 ``~/.cache/ibnorm``, else the temp dir). The file name hashes the source, the flags, the compiler's
 version and the CPU's feature flags, so an edit or another machine sharing the cache rebuilds; the
 library is written to a temporary name and renamed (atomic, safe across processes). When no compiler
@@ -45,7 +45,11 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: reductions) without an OpenMP runtime; no -ffast-math, so NaN/inf keep IEEE semantics.
 _COMMON = ["-O3", "-std=c11", "-fPIC", "-shared", "-pthread", "-fopenmp-simd", "-fno-math-errno",
            "-fno-trapping-math", "-fvisibility=hidden"]
-FLAG_SETS = (["-march=native", "-mprefer-vector-width=512"] + _COMMON, _COMMON)
+#: -fopenmp: the row chunks run on torch's OpenMP threads (the library binds to the libgomp torch has
+#: loaded); without it, on POSIX threads of its own. -mprefer-vector-width=512: 2x for the elementary
+#: functions on AVX-512 machines (x86 only, hence the fallbacks).
+FLAG_SETS = tuple(extra + _COMMON for extra in (["-march=native", "-mprefer-vector-width=512", "-fopenmp"],
+                                                ["-march=native", "-fopenmp"], ["-march=native"], ["-fopenmp"], []))
 #: Below this many elements the kernel runs on the calling thread only (thread start-up dominates).
 PARALLEL_MIN_ELEMS = 1 << 15
 

@@ -448,6 +448,13 @@ static int run_parallel(job *base, int nthreads, int backward, float *dw, float 
         J->db_acc = backward && base->need_db ? (base->need_dw ? a + n : a) : 0;
     }
     void *(*worker)(void *) = backward ? backward_worker : forward_worker;
+#ifdef _OPENMP
+    /* Built with -fopenmp, the library binds to the libgomp that torch has already loaded (same soname),
+     * so the chunks run on torch's own OpenMP threads: no second pool competing for the cores. */
+    (void)tids;
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int t = 0; t < nthreads; ++t) worker(&jobs[t]);
+#else
     int started = 1;
     for (int t = 1; t < nthreads; ++t) {
         if (pthread_create(&tids[t], 0, worker, &jobs[t]) != 0) break;
@@ -456,6 +463,7 @@ static int run_parallel(job *base, int nthreads, int backward, float *dw, float 
     for (int t = started; t < nthreads; ++t) worker(&jobs[t]); /* threads that could not start */
     worker(&jobs[0]);
     for (int t = 1; t < started; ++t) pthread_join(tids[t], 0);
+#endif
     if (backward) {
         for (int64_t j = 0; j < n; ++j) {
             double sw = 0.0, sb = 0.0;
