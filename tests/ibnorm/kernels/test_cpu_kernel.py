@@ -1,6 +1,8 @@
 """The ``"cpu"`` backend (the C kernel, ``ibnorm/kernels/csrc/ibnorm_rowwise.c``): accuracy against the
 torch backend and an fp64 reference on every variant, size and dtype; its vectorized elementary
-functions; non-finite input; threads; the build and its failure modes; dispatch and compile."""
+functions; non-finite input; threads; the build and its failure modes; dispatch, and ``auto`` under
+compile. (Saved tensors: test_torch_path.py; compile and opcheck: test_compile.py, both parametrized
+over the backends.)"""
 from __future__ import annotations
 
 import itertools
@@ -14,7 +16,7 @@ from _kernel_cases import (COMPS, LAMS, ORDERS, check_kernel_case, kernel_fn, ma
                            run)
 from ibnorm.compression import Compression, get_compression
 from ibnorm.functional import ib_layer_norm, ib_rms_norm
-from ibnorm.kernels import cpu_rowwise, ops, rowwise_ib_norm, select_backend
+from ibnorm.kernels import cpu_rowwise, rowwise_ib_norm, select_backend
 from ibnorm.kernels.spec import KERNEL_COMPRESSIONS, root_constants
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -147,24 +149,6 @@ def test_non_finite_rows_like_the_torch_backend(comp, center, bad):
     assert torch.isfinite(got[[0, 2, 3]]).all()
 
 
-# --------------------------------------------------------------------------------------- saved state
-
-def test_only_x_and_row_stats_are_saved():
-    x = torch.randn(6, 40, requires_grad=True)
-    w = torch.randn(40, requires_grad=True)
-    saved = []
-
-    def pack(t):
-        saved.append(t)
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        rowwise_ib_norm(x, (40,), w, None, 1e-5, get_compression("tanh"), 1.0, center=True,
-                        order="compress_first", backend="cpu")
-    assert sum(t.numel() for t in saved) == x.numel() + 40 + 3 * 6
-    assert any(t.data_ptr() == x.data_ptr() for t in saved)
-
-
 # ------------------------------------------------------------------------------------------ dispatch
 
 def test_auto_picks_the_kernel_for_cpu_tensors(monkeypatch):
@@ -226,37 +210,6 @@ def test_build_failures_are_reported(monkeypatch, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- compile
-
-def test_torch_compile_fullgraph_forward_backward():
-    torch._dynamo.reset()
-    x = torch.randn(4, 3, 33, requires_grad=True)
-    w = torch.randn(33, requires_grad=True)
-    b = torch.randn(33, requires_grad=True)
-    dy = torch.randn(4, 3, 33)
-
-    def model(x, w, b):
-        y = rowwise_ib_norm(x, (33,), w, b, 1e-5, get_compression("log"), 1.5, center=True,
-                            order="compress_first", backend="cpu")
-        return (y * 2.0).sin()
-
-    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
-    y = compiled(x, w, b)
-    grads = torch.autograd.grad(y, (x, w, b), dy)
-    y_ref = model(x, w, b)
-    grads_ref = torch.autograd.grad(y_ref, (x, w, b), dy)
-    torch.testing.assert_close(y, y_ref)
-    for g, r in zip(grads, grads_ref):
-        torch.testing.assert_close(g, r)
-
-
-def test_opcheck():
-    x = torch.randn(5, 17, requires_grad=True)
-    w = torch.randn(17, requires_grad=True)
-    torch.library.opcheck(ops.rowwise_fwd, (x, w, None, 1e-5, 3, 1.7, False, False, "cpu"))
-    y, stats = ops.rowwise_fwd(x.detach(), w.detach(), None, 1e-5, 3, 1.7, False, False, "cpu")
-    torch.library.opcheck(ops.rowwise_bwd, (torch.randn(5, 17), x.detach(), w.detach(), stats, 3, 1.7, False, False,
-                                            True, False, "cpu"))
-
 
 def test_auto_under_compile_uses_the_kernel(monkeypatch):
     """``auto`` under torch.compile resolves the kernel's availability once at trace time."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ibnorm.kernels.torch_rowwise as torch_rowwise
-from _kernel_cases import COMPS, LAMS, ORDERS, composite_fn, kernel_fn, make_inputs, run
+from _kernel_cases import COMPS, LAMS, ORDERS, composite_fn, kernel_fn, make_inputs, needs_cpu_kernel, run
 from ibnorm.compression import get_compression
 from ibnorm.kernels import rowwise_ib_norm
 
@@ -65,8 +65,11 @@ def test_low_precision_computes_in_fp32(dtype):
         torch.testing.assert_close(g, r.to(dtype), rtol=0, atol=0)
 
 
-def test_only_x_and_row_stats_are_saved():
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_only_x_and_row_stats_are_saved(backend):
     """Autograd keeps x, weight and a (3, M) statistics tensor: nothing else of size M*N."""
+    if backend == "cpu":
+        needs_cpu_kernel()
     x = torch.randn(6, 40, requires_grad=True)
     w = torch.randn(40, requires_grad=True)
     saved = []
@@ -77,7 +80,7 @@ def test_only_x_and_row_stats_are_saved():
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         rowwise_ib_norm(x, (40,), w, None, 1e-5, get_compression("tanh"), 1.0, center=True,
-                        order="compress_first", backend="torch")
+                        order="compress_first", backend=backend)
     big = [t for t in saved if t.numel() >= x.numel()]
     assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
     assert any(tuple(t.shape) == (3, 6) and t.dtype == torch.float32 for t in saved)
