@@ -6,12 +6,13 @@ Same math and saved statistics as :mod:`.torch_rowwise` and :mod:`.triton_rowwis
 ``x`` and writes ``y``; backward reads ``x`` and ``dy`` and writes ``dx`` (the traffic of
 ``F.layer_norm``), with the compression recomputed in registers and vectorized by the compiler.
 Rows are split over ``torch.get_num_threads()`` threads: torch's own OpenMP threads when the compiler
-takes ``-fopenmp`` (else POSIX threads); ``ctypes`` releases the GIL during the call. Arithmetic is fp32: fp16/bf16 inputs are converted at the boundary; fp64 is not taken
-(``backend="auto"`` sends it to the torch backend).
+takes ``-fopenmp`` (else POSIX threads); ``ctypes`` releases the GIL during the call. Arithmetic is
+fp32: fp16/bf16 inputs are converted at the boundary; fp64 is not taken (``backend="auto"`` sends it
+to the torch backend).
 
 Build: ``$CC`` (else ``cc``, ``gcc``, ``clang``) with ``-O3 -march=native -fopenmp`` (falling back
-step by step to the compiler's defaults, see :data:`FLAG_SETS`), into ``$IBNORM_KERNEL_CACHE`` (else ``$XDG_CACHE_HOME/ibnorm``, else
-``~/.cache/ibnorm``, else the temp dir). The file name hashes the source, the flags, the compiler's
+step by step to the compiler's defaults, see :data:`FLAG_SETS`), into ``$IBNORM_KERNEL_CACHE`` (else
+``$XDG_CACHE_HOME/ibnorm``, else ``~/.cache/ibnorm``, else the temp dir). The file name hashes the source, the flags, the compiler's
 version and the CPU's feature flags, so an edit or another machine sharing the cache rebuilds; the
 library is written to a temporary name and renamed (atomic, safe across processes). When no compiler
 works, :func:`status` says why, ``backend="auto"`` uses the torch backend, and an explicit
@@ -102,6 +103,7 @@ def _build() -> tuple[ctypes.CDLL | None, str, Path | None]:
     except OSError as exc:
         return None, str(exc), None
     src = SOURCE.read_bytes()
+    machine = (_cpu_flags() + platform.machine()).encode()
     errors = []
     for cc in compilers:
         try:
@@ -110,8 +112,7 @@ def _build() -> tuple[ctypes.CDLL | None, str, Path | None]:
             errors.append(f"{cc}: {exc}")
             continue
         for flags in FLAG_SETS:
-            key = hashlib.sha256(b"\0".join([src, " ".join(flags).encode(), version.encode(), _cpu_flags().encode(),
-                                              platform.machine().encode()])).hexdigest()[:16]
+            key = hashlib.sha256(b"\0".join([src, " ".join(flags).encode(), version.encode(), machine])).hexdigest()[:16]
             path = cache / f"ibnorm_rowwise-{key}.so"
             if not path.exists():
                 fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=cache)
@@ -185,7 +186,7 @@ def _f32(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.to(torch.float32).contiguous()
 
 
-def _comp_args(comp_id: int, lam: float) -> tuple[float, float, float]:
+def _comp_args(lam: float) -> tuple[float, float, float]:
     """``(lam, p, delta)``; the kernel evaluates delta^p itself (so that f(0) = 0 exactly)."""
     p, delta, _ = root_constants(lam)
     return float(lam), p, delta
@@ -209,7 +210,7 @@ def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, c
     y = torch.empty_like(xf)
     stats = torch.empty((3, m), dtype=torch.float32)
     rc = _lib().ibn_rowwise_forward(_ptr(xf), _ptr(w), _ptr(b), _ptr(y), _ptr(stats), m, n, float(eps), comp_id,
-                                    *_comp_args(comp_id, lam), int(center), int(compress_first), _threads(x.numel()))
+                                    *_comp_args(lam), int(center), int(compress_first), _threads(x.numel()))
     if rc != 0:
         raise MemoryError("the C kernel could not allocate its scratch rows")
     return y.to(x.dtype), stats
@@ -227,7 +228,7 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
     db = torch.empty(n if need_db else 0, dtype=torch.float32)
     rc = _lib().ibn_rowwise_backward(_ptr(dyf), _ptr(xf), _ptr(w), _ptr(st), _ptr(dx),
                                      _ptr(dw) if need_dw else None, _ptr(db) if need_db else None, m, n, comp_id,
-                                     *_comp_args(comp_id, lam), int(center), int(compress_first),
+                                     *_comp_args(lam), int(center), int(compress_first),
                                      _threads(x.numel()))
     if rc != 0:
         raise MemoryError("the C kernel could not allocate its scratch rows")
@@ -239,5 +240,5 @@ def compress(a: Tensor, comp_id: int, lam: float) -> tuple[Tensor, Tensor]:
     testing them against torch; ``a`` is any float tensor, computed in fp32."""
     af = a.detach().to(torch.float32).contiguous().cpu()
     f, d = torch.empty_like(af), torch.empty_like(af)
-    _lib().ibn_compress(_ptr(af), _ptr(f), _ptr(d), af.numel(), comp_id, *_comp_args(comp_id, lam))
+    _lib().ibn_compress(_ptr(af), _ptr(f), _ptr(d), af.numel(), comp_id, *_comp_args(lam))
     return f, d

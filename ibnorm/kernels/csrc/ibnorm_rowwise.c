@@ -411,14 +411,13 @@ static int run_parallel(job *base, int nthreads, int backward, float *dw, float 
     if (nthreads < 1) nthreads = 1;
     if ((int64_t)nthreads > m) nthreads = (int)(m > 0 ? m : 1);
     job *jobs = calloc((size_t)nthreads, sizeof(job));
-    pthread_t *tids = calloc((size_t)nthreads, sizeof(pthread_t));
     int nacc = (backward && base->need_dw ? 1 : 0) + (backward && base->need_db ? 1 : 0);
     /* scratch: SCRATCH_ROWS rows of ld floats per thread; accumulators: nacc * n doubles per thread */
     const int64_t ld = scratch_ld(n);
     float *scratch = aligned_alloc(64, ((size_t)nthreads * SCRATCH_ROWS * (size_t)ld * sizeof(float) + 63) / 64 * 64);
     double *acc = nacc ? calloc((size_t)nthreads * (size_t)nacc * (size_t)n, sizeof(double)) : 0;
     int status = 0;
-    if (!jobs || !tids || !scratch || (nacc && !acc)) {
+    if (!jobs || !scratch || (nacc && !acc)) {
         status = 1;
         goto done;
     }
@@ -440,18 +439,19 @@ static int run_parallel(job *base, int nthreads, int backward, float *dw, float 
 #ifdef _OPENMP
     /* Built with -fopenmp, the library binds to the libgomp that torch has already loaded (same soname),
      * so the chunks run on torch's own OpenMP threads: no second pool competing for the cores. */
-    (void)tids;
 #pragma omp parallel for num_threads(nthreads) schedule(static, 1)
     for (int t = 0; t < nthreads; ++t) worker(&jobs[t]);
 #else
+    pthread_t *tids = calloc((size_t)nthreads, sizeof(pthread_t));
     int started = 1;
-    for (int t = 1; t < nthreads; ++t) {
+    for (int t = 1; tids && t < nthreads; ++t) {
         if (pthread_create(&tids[t], 0, worker, &jobs[t]) != 0) break;
         started = t + 1;
     }
     for (int t = started; t < nthreads; ++t) worker(&jobs[t]); /* threads that could not start */
     worker(&jobs[0]);
     for (int t = 1; t < started; ++t) pthread_join(tids[t], 0);
+    free(tids);
 #endif
     if (backward) {
         for (int64_t j = 0; j < n; ++j) {
@@ -467,7 +467,6 @@ static int run_parallel(job *base, int nthreads, int backward, float *dw, float 
 done:
     free(acc);
     free(scratch);
-    free(tids);
     free(jobs);
     return status;
 }
