@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from verification.estimators.lipschitz import estimate_lipschitz
-from verification.models import build_network
+from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
+from ibnorm_verify.verification.models import build_network
 
 
 def _time(fn, repeats):

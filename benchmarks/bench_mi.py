@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from verification.estimators.information import mutual_information
+from ibnorm_verify.verification.estimators.information import mutual_information
 
 
 def _pair(n: int, d: int, seed: int = 0):

@@ -2,7 +2,7 @@
 
     .venv/bin/python notebooks/make_notebooks.py
 
-Each notebook runs its claim family through the public API (``verification.runner.run_claims``),
+Each notebook runs its claim family through the public API (``ibnorm_verify.app.runner.run_claims``),
 shows the verdict table and each claim's reason, and draws the family's figures through
 ``paper_figures``. ``IBNORM_NOTEBOOK_SCALE=tiny`` runs the smoke-test scale (what the tests do);
 ``IBNORM_NOTEBOOK_RESULTS=DIR`` puts the results and the claim cache in DIR (a re-run is then cached).
@@ -59,9 +59,9 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
-import paper_figures as pf
-from verification.report import verdict_table
-from verification.runner import RunConfig, run_claims
+import ibnorm_verify.paper_figures as pf
+from ibnorm_verify.app.report import verdict_table
+from ibnorm_verify.app.runner import RunConfig, run_claims
 
 # quick (default) is the CPU-minutes evidence scale; the tests set IBNORM_NOTEBOOK_SCALE=tiny (a smoke test:
 # its numbers are not evidence)

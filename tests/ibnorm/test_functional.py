@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ibnorm import functional as IBF
 from ibnorm.compression import COMPRESSIONS
-from theory.jacobians import group_matrix
+from ibnorm_verify.theory.jacobians import group_matrix
 from tolerances import assert_close
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

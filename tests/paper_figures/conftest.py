@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from verification.evidence import Evidence
-from verification.verdict import Verdict
+from ibnorm_verify.verification.evidence import Evidence
+from ibnorm_verify.verification.verdict import Verdict
 
 
 def _ev(claim_id: str, arrays: dict, validation: list | None = None) -> Evidence:

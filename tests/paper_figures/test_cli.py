@@ -1,4 +1,4 @@
-"""``python -m paper_figures --all --dry-run --out DIR`` runs the claims at the tiny scale and writes at
+"""``python -m ibnorm_verify.paper_figures --all --dry-run --out DIR`` runs the claims at the tiny scale and writes at
 least 8 PNG figures; ``--results DIR`` redraws from a cached results.json; a figure script's own main()."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import paper_figures as pf
-from paper_figures.__main__ import main
+import ibnorm_verify.paper_figures as pf
+from ibnorm_verify.paper_figures.__main__ import main
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,9 @@ def test_one_figure_script_main(dry_run, tmp_path, monkeypatch, capsys):
 
 
 def test_missing_figures_are_listed_and_fail_the_exit_code(tmp_path, monkeypatch, capsys):
-    from verification.evidence import Evidence
-    from verification.report import write_outputs
-    from verification.verdict import Verdict
+    from ibnorm_verify.verification.evidence import Evidence
+    from ibnorm_verify.app.report import write_outputs
+    from ibnorm_verify.verification.verdict import Verdict
 
     ev = Evidence(claim_id="cap.loss-smoothness", paper="x", title="t", statement="s", provenance="reconstructed",
                   verdict=Verdict.INCONCLUSIVE, reason="r")

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-import paper_figures as pf
-from paper_figures.base import FigureDataError
+import ibnorm_verify.paper_figures as pf
+from ibnorm_verify.paper_figures.base import FigureDataError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -90,7 +90,7 @@ def test_every_figure_declares_caption_claims_and_main():
         mod = pf.figure_module(name)
         assert mod.NAME == name and mod.CAPTION and mod.CLAIMS and callable(mod.main)
     assert len(pf.FIGURES) >= 8
-    assert set(pf.claims_for()) <= set(__import__("verification.claims", fromlist=["CLAIM_IDS"]).CLAIM_IDS)
+    assert set(pf.claims_for()) <= set(__import__("ibnorm_verify.verification.claims", fromlist=["CLAIM_IDS"]).CLAIM_IDS)
 
 
 def test_unknown_figure_is_a_value_error():

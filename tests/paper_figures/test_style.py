@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib
 import pytest
 
-from paper_figures import style
+from ibnorm_verify.paper_figures import style
 
 
 def test_agg_backend_and_okabe_ito_palette():

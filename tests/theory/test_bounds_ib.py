@@ -1,9 +1,9 @@
-"""The Kawaguchi et al. 2023 bound section of theory.bounds (structure, every term, errors)."""
+"""The Kawaguchi et al. 2023 bound section of ibnorm_verify.theory.bounds (structure, every term, errors)."""
 import math
 
 import pytest
 
-from theory.bounds import gaussian_weight_channel_mi, ibnorm_reduced_bound, kawaguchi_bound, kawaguchi_layer_term
+from ibnorm_verify.theory.bounds import gaussian_weight_channel_mi, ibnorm_reduced_bound, kawaguchi_bound, kawaguchi_layer_term
 
 
 def test_layer_term_formula():

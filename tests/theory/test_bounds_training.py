@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.bounds import (bartlett_margin_bound, gaussian_kl_isotropic, inv_kl, kl_bernoulli,
+from ibnorm_verify.theory.bounds import (bartlett_margin_bound, gaussian_kl_isotropic, inv_kl, kl_bernoulli,
                            local_lipschitz_covering_bound, mc_sample_bound, pac_bayes_kl_bound, spectral_complexity)
 
 

@@ -1,4 +1,4 @@
-"""theory.capacity: the reconstructed predictions of arXiv 2511.00958, checked against direct numerics."""
+"""ibnorm_verify.theory.capacity: the reconstructed predictions of arXiv 2511.00958, checked against direct numerics."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from theory import capacity as C
+from ibnorm_verify.theory import capacity as C
 
 
 def _orth(d, rng):

@@ -1,4 +1,4 @@
-"""Closed forms of theory.information: Gaussian / Student-t MI, transforms, label MI, entropy under
+"""Closed forms of ibnorm_verify.theory.information: Gaussian / Student-t MI, transforms, label MI, entropy under
 monotone maps, the Gaussian channel, and the validation helpers."""
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, compression_log_deriv, entropy_gaussian,
+from ibnorm_verify.theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, compression_log_deriv, entropy_gaussian,
                                 entropy_after_monotone_map, gaussian_channel_mi, gaussian_mi, label_gaussian_mi,
                                 paired_gaussian_task, student_t_mi_correction, student_t_task, summarize_validation,
                                 task_by_name, transformed_task, validate_estimator)

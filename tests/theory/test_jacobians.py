@@ -1,4 +1,4 @@
-"""theory.jacobians: the sympy derivations verify, and the closed-form norms equal autograd Jacobian norms."""
+"""ibnorm_verify.theory.jacobians: the sympy derivations verify, and the closed-form norms equal autograd Jacobian norms."""
 import math
 
 import numpy as np
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibnorm import functional as IBF
-from theory import jacobians as TJ
+from ibnorm_verify.theory import jacobians as TJ
 
 F64 = torch.float64
 

@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from verification.cache import ItemCache, code_version
-from verification.claims import REGISTRY
-from verification.claims.base import Claim, Context, Param
-from verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
-from verification.runner import RunConfig, run_claims
-from verification.verdict import check_value, mean_ci
+from ibnorm_verify.verification.cache import ItemCache, code_version
+from ibnorm_verify.verification.claims import REGISTRY
+from ibnorm_verify.verification.claims.base import Claim, Context, Param
+from ibnorm_verify.verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
+from ibnorm_verify.app.runner import RunConfig, run_claims
+from ibnorm_verify.verification.verdict import check_value, mean_ci
 
 from _executor_jobs import CALLS, effect_item as _effect_item, other_code_version as _other_code_version, \
     square as _square  # module-level, picklable, no torch import on the workers
@@ -175,7 +175,7 @@ def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
 
 
 def test_workers_running_other_code_are_refused(dask_executor, monkeypatch):
-    import verification.executors as ex_mod
+    import ibnorm_verify.verification.executors as ex_mod
 
     address = dask_executor.name.split("=", 1)[1]
     monkeypatch.setattr(ex_mod, "_worker_code_version", _other_code_version)   # light module: fast on workers
@@ -185,7 +185,7 @@ def test_workers_running_other_code_are_refused(dask_executor, monkeypatch):
 
 
 def test_a_real_claim_sweep_runs_on_dask(dask_executor, tmp_path):
-    """The claim's own sweep function (verification.claims.capacity.lipschitz_point) on the cluster's workers."""
+    """The claim's own sweep function (ibnorm_verify.verification.claims.capacity.lipschitz_point) on the cluster's workers."""
     code_version.cache_clear()
     address = dask_executor.name.split("=", 1)[1]
     cid = "cap.normalization-exponential-reduction"

@@ -1,4 +1,4 @@
-"""verification.models: the controlled network factory."""
+"""ibnorm_verify.verification.models: the controlled network factory."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ibnorm.functional import ib_standardize
-from verification.estimators.lipschitz import conv_operator_norm, operator_norm
-from verification.models import Block, NetConfig, blocks, build_network, calibrate_batchnorm
+from ibnorm_verify.verification.estimators.lipschitz import conv_operator_norm, operator_norm
+from ibnorm_verify.verification.models import Block, NetConfig, blocks, build_network, calibrate_batchnorm
 
 
 def test_same_seed_same_network_different_seed_differs():

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from verification.verdict import (Verdict, check_direction, check_not_measured, check_precondition, check_value,
+from ibnorm_verify.verification.verdict import (Verdict, check_direction, check_not_measured, check_precondition, check_value,
                                   decide, linear_fit_ci, mean_ci)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verification.claims import REGISTRY
-from verification.claims import capacity as cap
-from verification.claims.base import Context
+from ibnorm_verify.verification.claims import REGISTRY
+from ibnorm_verify.verification.claims import capacity as cap
+from ibnorm_verify.verification.claims.base import Context
 
 
 def _run(cid, seeds=(0, 1), **over):

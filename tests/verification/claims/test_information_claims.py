@@ -3,11 +3,11 @@ validation rows, and the agreement rule across estimators."""
 import numpy as np
 import pytest
 
-from verification.claims import REGISTRY
-from verification.claims.base import Context
-from verification.claims.information import (CLAIMS, agreement_checks, bound_comparison, validate_gaussian_bound,
+from ibnorm_verify.verification.claims import REGISTRY
+from ibnorm_verify.verification.claims.base import Context
+from ibnorm_verify.verification.claims.information import (CLAIMS, agreement_checks, bound_comparison, validate_gaussian_bound,
                                              validate_ksg, validate_mixed_ksg, validate_noisy_channel)
-from verification.verdict import Verdict, check_direction
+from ibnorm_verify.verification.verdict import Verdict, check_direction
 
 SEEDS = [0, 1, 2]
 

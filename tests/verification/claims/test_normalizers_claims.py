@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from ibnorm.compression import COMPRESSIONS, Compression, register_compression
-from verification.claims import REGISTRY
-from verification.claims import normalizers as N
-from verification.claims.base import Context
-from verification.verdict import Verdict
+from ibnorm_verify.verification.claims import REGISTRY
+from ibnorm_verify.verification.claims import normalizers as N
+from ibnorm_verify.verification.claims.base import Context
+from ibnorm_verify.verification.verdict import Verdict
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

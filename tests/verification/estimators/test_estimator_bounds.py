@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from ibnorm import IBLayerNorm
-from theory.bounds import spectral_complexity
-from verification.estimators.bounds import (chain_factors, class_margins, local_lipschitz_bound, normalizer_factor,
+from ibnorm_verify.theory.bounds import spectral_complexity
+from ibnorm_verify.verification.estimators.bounds import (chain_factors, class_margins, local_lipschitz_bound, normalizer_factor,
                                             pac_bayes_sharpness_bound, param_distance, spectral_margin_bound,
                                             validate_bounds)
-from verification.models import build_network, calibrate_batchnorm
+from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
 
 
 def test_class_margins():

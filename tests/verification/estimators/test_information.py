@@ -1,4 +1,4 @@
-"""MI estimators against closed forms (theory.information), invariances, independence, clear errors.
+"""MI estimators against closed forms (ibnorm_verify.theory.information), invariances, independence, clear errors.
 
 Tolerances follow n: at n = 5000 the KSG standard deviation on these tasks is ~0.01 nats (the
 subsampling uncertainty reports it), so the issue's 0.05 mean / 0.10 worst tolerances on the held-out
@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, gaussian_channel_mi, paired_gaussian_task,
+from ibnorm_verify.theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, gaussian_channel_mi, paired_gaussian_task,
                                 summarize_validation, task_by_name, validate_estimator)
-from verification.estimators.information import (DEFAULT_METHOD, METHODS, MIEstimate, estimator, mutual_information,
+from ibnorm_verify.verification.estimators.information import (DEFAULT_METHOD, METHODS, MIEstimate, estimator, mutual_information,
                                                  noisy_channel_mi)
 
 

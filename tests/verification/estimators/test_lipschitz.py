@@ -1,4 +1,4 @@
-"""verification.estimators.lipschitz: attained lower <= exact <= certified upper, on exact and random cases."""
+"""ibnorm_verify.verification.estimators.lipschitz: attained lower <= exact <= certified upper, on exact and random cases."""
 from __future__ import annotations
 
 import math
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from theory.capacity import linear_chain_input_lipschitz, linear_chain_param_lipschitz
-from verification.estimators.lipschitz import conv_operator_norm, estimate_lipschitz, validation_rows
-from verification.models import build_network, calibrate_batchnorm
+from ibnorm_verify.theory.capacity import linear_chain_input_lipschitz, linear_chain_param_lipschitz
+from ibnorm_verify.verification.estimators.lipschitz import conv_operator_norm, estimate_lipschitz, validation_rows
+from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""verification.estimators.smoothness: gradient norm and Hessian spectral norm against exact Hessians."""
+"""ibnorm_verify.verification.estimators.smoothness: gradient norm and Hessian spectral norm against exact Hessians."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from verification.estimators.smoothness import (estimate_smoothness, hessian_spectral_norm, loss_gradient_norm,
+from ibnorm_verify.verification.estimators.smoothness import (estimate_smoothness, hessian_spectral_norm, loss_gradient_norm,
                                                 validation_rows)
-from verification.models import build_network
+from ibnorm_verify.verification.models import build_network
 
 F64 = torch.float64
 MSE = lambda out, y: 0.5 * (out - y).pow(2).sum(-1).mean()  # noqa: E731

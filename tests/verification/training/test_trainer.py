@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from ibnorm import IBLayerNorm
-from verification.training.architectures import MLP, NORMS, SmallResNet, SmallViT, TinyGPT, make_norm
-from verification.training.data import MarkovLanguage, synthetic_images
-from verification.training.trainer import (TrainConfig, evaluate, group_variance, normalizer_modules, seeded_init,
+from ibnorm_verify.verification.training.architectures import MLP, NORMS, SmallResNet, SmallViT, TinyGPT, make_norm
+from ibnorm_verify.verification.training.data import MarkovLanguage, synthetic_images
+from ibnorm_verify.verification.training.trainer import (TrainConfig, evaluate, group_variance, normalizer_modules, seeded_init,
                                            train)
 
 

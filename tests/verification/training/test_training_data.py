@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from verification.training.data import (ImageData, MarkovLanguage, load_cifar10, load_text_corpus, split,
+from ibnorm_verify.verification.training.data import (ImageData, MarkovLanguage, load_cifar10, load_text_corpus, split,
                                         synthetic_images)
 
 
