@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote results.json, report.md, report.html and {n_fig} figures in {cfg.out} ({meta['elapsed_s']:.0f} s)")
     for name, why in meta.get("figures_failed", {}).items():
         print(f"  figure {name} not drawn: {why}")
-    return 1 if any("error" in ev.measured for ev in results) else 0
+    return 1 if any(not ev.ok for ev in results) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

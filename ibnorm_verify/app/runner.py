@@ -20,7 +20,7 @@ from ..verification.claims import REGISTRY, get_claim
 from ..verification.claims.base import Context
 from ..verification.evidence import Evidence
 from ..verification.executors import make_executor
-from ..verification.verdict import Check, Verdict
+from ..verification.verdict import check_not_measured
 
 __all__ = ["SCALES", "DEFAULT_SEEDS", "RunConfig", "run_claims", "ProgressPrinter"]
 
@@ -98,10 +98,9 @@ class ProgressPrinter:
 
 
 def _crash_evidence(claim, ctx: Context, exc: BaseException) -> Evidence:
-    check = Check("run", "not-measured", None, None, "-", Verdict.INCONCLUSIVE,
-                  f"crashed: {type(exc).__name__}: {exc}")
-    ev = claim.evidence(ctx, [check], notes=["".join(traceback.format_exception(exc))[-4000:]])
-    ev.measured["error"] = f"{type(exc).__name__}: {exc}"
+    ev = claim.evidence(ctx, [check_not_measured("run", f"crashed: {type(exc).__name__}: {exc}")],
+                        notes=["".join(traceback.format_exception(exc))[-4000:]])
+    ev.status, ev.error = "crashed", f"{type(exc).__name__}: {exc}"
     return ev
 
 
@@ -157,7 +156,7 @@ def run_claims(cfg: RunConfig, on_update: Callable[[list[Evidence], dict], None]
                 except Exception as exc:  # recorded, the run goes on; the CLI exits non-zero
                     ev = _crash_evidence(claim, ctx, exc)
                 ev.runtime_s = time.perf_counter() - t0
-                if cache is not None and "error" not in ev.measured:
+                if cache is not None and ev.ok:
                     cache.put(cid, key, ev)
             results.append(ev)
             printer.done(ev)

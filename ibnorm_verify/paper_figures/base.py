@@ -37,8 +37,8 @@ def get_evidence(evidence_by_id: Mapping, claim_id: str, figure: str):
     if ev is None:
         raise FigureDataError(f"{figure}: no Evidence for claim {claim_id!r} "
                               f"(have: {', '.join(sorted(evidence_by_id)) or 'none'})")
-    if "error" in (ev.measured or {}):
-        raise FigureDataError(f"{figure}: claim {claim_id!r} crashed: {ev.measured['error']}")
+    if not ev.ok:
+        raise FigureDataError(f"{figure}: claim {claim_id!r} crashed: {ev.error}")
     return ev
 
 
@@ -150,7 +150,7 @@ def columns(ev, keys: Sequence[str], figure: str, optional: Sequence[str] = ()) 
 def mean_ci_by(x, y, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Group ``y`` by the distinct values of ``x`` (e.g. over seeds): ``(xs, mean, lo, hi)`` with a
     Student-t interval (:func:`ibnorm_verify.verification.verdict.mean_ci`). Non-finite ``y`` are dropped."""
-    from ibnorm_verify.verification.verdict import mean_ci
+    from ibnorm_verify.verification.stats import mean_ci
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     xs = np.unique(x[np.isfinite(x)])
@@ -204,7 +204,7 @@ def grid(ev, key: str, figure: str, shape: tuple | None = None) -> np.ndarray:
 
 def seed_stats(mat, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of a (seeds, points) matrix: mean and Student-t CI over the seeds (finite values only)."""
-    from ibnorm_verify.verification.verdict import mean_ci
+    from ibnorm_verify.verification.stats import mean_ci
 
     mat = np.atleast_2d(np.asarray(mat, dtype=float))
     out = [mean_ci(col[np.isfinite(col)].tolist(), level) for col in mat.T]

@@ -23,7 +23,7 @@ CAPTION = ("IB value I(Y;T_s) - beta I(T_prev;T_s) (nats) against lambda for eac
 
 
 def make(evidence_by_id, out_dir) -> list:
-    from ibnorm_verify.verification.verdict import mean_ci
+    from ibnorm_verify.verification.stats import mean_ci
 
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
     data = slash_arrays(ev, NAME)

@@ -25,7 +25,7 @@ QUANTITIES = (("kurtosis", "excess kurtosis, nuisance coords (dimensionless)"),
 
 
 def make(evidence_by_id, out_dir) -> list:
-    from ibnorm_verify.verification.verdict import mean_ci
+    from ibnorm_verify.verification.stats import mean_ci
 
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
     data = slash_arrays(ev, NAME)

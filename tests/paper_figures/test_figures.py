@@ -60,7 +60,7 @@ def test_figure_without_its_claim_fails_loudly(name, tmp_path):
 
 def test_crashed_claim_is_reported(synthetic, tmp_path):
     ev = synthetic["cap.loss-smoothness"]
-    ev.measured["error"] = "RuntimeError: boom"
+    ev.status, ev.error = "crashed", "RuntimeError: boom"
     with pytest.raises(FigureDataError, match="crashed"):
         pf.figure_module("loss_smoothness").make(synthetic, tmp_path)
 

@@ -12,7 +12,8 @@ from ibnorm_verify.verification.claims import REGISTRY
 from ibnorm_verify.verification.claims.base import Claim, Context, Param
 from ibnorm_verify.verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
 from ibnorm_verify.app.runner import RunConfig, run_claims
-from ibnorm_verify.verification.verdict import check_value, mean_ci
+from ibnorm_verify.verification.verdict import check_value
+from ibnorm_verify.verification.stats import mean_ci
 
 from _executor_jobs import CALLS, effect_item as _effect_item, other_code_version as _other_code_version, \
     square as _square  # module-level, picklable, no torch import on the workers
@@ -192,5 +193,5 @@ def test_a_real_claim_sweep_runs_on_dask(dask_executor, tmp_path):
     evidence, meta = run_claims(RunConfig(claims=[cid], scale="tiny", out=tmp_path, executor=f"dask={address}",
                                           quiet=True))
     assert meta["executor"] == f"dask={address}"
-    assert "error" not in evidence[0].measured, evidence[0].notes
+    assert evidence[0].ok, evidence[0].notes
     assert len(list((tmp_path / "cache" / "items" / cid).glob("*.pkl"))) > 0

@@ -11,7 +11,8 @@ from ibnorm_verify.app.cli import main
 from ibnorm_verify.verification.evidence import Evidence
 from ibnorm_verify.verification.io import atomic_write_text
 from ibnorm_verify.app.runner import RunConfig, run_claims
-from ibnorm_verify.verification.verdict import Verdict, check_direction, mean_ci
+from ibnorm_verify.verification.verdict import Verdict, check_direction
+from ibnorm_verify.verification.stats import mean_ci
 
 
 class EffectClaim(Claim):
@@ -79,7 +80,7 @@ def test_evidence_round_trip_keeps_nonfinite(toy):
     ev.measured["big"] = math.inf
     back = Evidence.from_dict(json.loads(ev.to_json()))
     assert back.verdict is ev.verdict and back.checks[0].ci == ev.checks[0].ci
-    assert back.measured["big"] == "inf" and back.seeds == [0, 1]
+    assert back.measured["big"] == math.inf and back.seeds == [0, 1]
 
 
 def test_runner_writes_outputs_and_uses_cache(toy, tmp_path):
@@ -98,7 +99,7 @@ def test_runner_writes_outputs_and_uses_cache(toy, tmp_path):
 
 def test_runner_records_a_crash_and_keeps_going(toy, tmp_path):
     (ev,), _ = run_claims(RunConfig(claims=[toy.id], out=tmp_path, quiet=True, params={"crash": "true"}))
-    assert ev.verdict is Verdict.INCONCLUSIVE and "RuntimeError: boom" in ev.measured["error"]
+    assert ev.verdict is Verdict.INCONCLUSIVE and ev.status == "crashed" and "RuntimeError: boom" in ev.error
     assert "crashed" in json.loads((tmp_path / "results.json").read_text())["claims"][0]["reason"]
 
 

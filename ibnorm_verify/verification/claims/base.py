@@ -1,26 +1,40 @@
-"""The claim protocol: a claim = statement + provenance + conditions + parameters + ``run(ctx)``.
+"""The claim protocol: a claim = statement + provenance + parameters + a sweep + a pure analysis.
 
-A concrete claim subclasses :class:`Claim`, declares its :class:`Param` s (with quick/full scale
-defaults), and implements ``run(ctx)``: it builds models, measures, asks :mod:`theory` for the
-prediction, turns the comparison into :class:`~ibnorm_verify.verification.verdict.Check` s and returns
-``self.evidence(ctx, checks, ...)``, which calls the one verdict function
-:func:`~ibnorm_verify.verification.verdict.decide`. A claim never writes its own outcome.
+A claim is one module under :mod:`ibnorm_verify.verification.claims` with a module-level ``CLAIM``, an
+instance of a :class:`Claim` subclass. Its anatomy:
+
+* **parameters**: declared :class:`Param` s with a default per scale and their full domain (the CLI
+  refuses out-of-domain values before anything runs);
+* **the sweep**: ``items(ctx)`` returns typed, picklable sweep items; a module-level ``worker(item)``
+  measures one item (run through ``ctx.map``: serial, processes or Dask, cached per item);
+* **the analysis**: ``analyze(records, params)`` is pure: it turns the workers' records into an
+  :class:`Analysis` (checks, series, headline numbers, validation rows), and is tested on constructed
+  records;
+* **the regime**: ``axes`` names the regime axes its checks carry in ``cell``; ``condition`` says what
+  separates the regimes; ``primary_part`` names the check part that is the headline quantity;
+* **the contract**: ``series`` declares the named-axis series the analysis produces (a generic test
+  runs every claim at the tiny scale and checks its Evidence against these declarations).
+
+``run(ctx)`` ties them together and :meth:`Claim.evidence` packages the result; the verdict comes from
+:func:`~ibnorm_verify.verification.verdict.decide` and nothing else. A claim never writes its own outcome.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from ..evidence import Evidence
-from ..verdict import Check, check_not_measured, decide
+from ..evidence import Check, Evidence, Series, ValidationRow
+from ..verdict import decide, headline
 
-__all__ = ["Param", "Context", "Claim", "PendingClaim", "PROVENANCES", "PAPERS"]
+__all__ = ["Param", "Context", "Claim", "Analysis", "SeriesSpec", "PROVENANCES", "PAPERS", "SCALES"]
 
 PROVENANCES = ("paper", "reviews", "reconstructed")
 PAPERS = {"2510.25262": "IBNorm (Zou & Zhou, 2025)",
           "2511.00958": "Hidden power of normalization: exponential capacity control (Than, 2025)"}
+#: tiny: smoke tests and dry-runs (not evidence); quick: CPU minutes (the default); medium: about half an
+#: hour on 2 CPU cores, models trained long enough not to be decided by under-training; full: a GPU
+SCALES = ("tiny", "quick", "medium", "full")
 
 
 @dataclass(frozen=True)
@@ -35,16 +49,36 @@ class Param:
     full: Any = None
     help: str = ""
     choices: tuple | None = None
-    minimum: float | None = None        # inclusive lower bound for numbers / list elements
+    minimum: float | None = None        # inclusive bounds for numbers / list elements
     exclusive_minimum: float | None = None
     tiny: Any = None
+    medium: Any = None
+    maximum: float | None = None
+    exclusive_maximum: float | None = None
 
     def default(self, scale: str) -> Any:
-        if scale == "full" and self.full is not None:
-            return self.full
-        if scale == "tiny" and self.tiny is not None:
-            return self.tiny
+        """The default at ``scale``: medium falls back to quick, full to medium then quick, tiny to quick."""
+        chain = {"full": (self.full, self.medium), "medium": (self.medium,), "tiny": (self.tiny,)}.get(scale, ())
+        for v in chain:
+            if v is not None:
+                return v
         return self.quick
+
+    def domain(self) -> str:
+        """The accepted values in words, e.g. ``list of float > 0`` or ``one of ['layer', 'rms']``."""
+        typ = _type_name(self.quick)
+        if self.choices is not None:
+            return f"{typ}, each one of {list(self.choices)}" if typ.startswith("list") else f"one of {list(self.choices)}"
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f">= {self.minimum:g}")
+        if self.exclusive_minimum is not None:
+            bounds.append(f"> {self.exclusive_minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum:g}")
+        if self.exclusive_maximum is not None:
+            bounds.append(f"< {self.exclusive_maximum:g}")
+        return f"{typ} {' and '.join(bounds)}".strip() if bounds else typ
 
     def parse(self, raw: Any) -> Any:
         """Parse a command-line string (or pass through a typed value) and validate it."""
@@ -70,6 +104,10 @@ class Param:
                     raise ValueError(f"parameter {self.name!r}: {v!r} < minimum {self.minimum}")
                 if self.exclusive_minimum is not None and v <= self.exclusive_minimum:
                     raise ValueError(f"parameter {self.name!r}: {v!r} must be > {self.exclusive_minimum}")
+                if self.maximum is not None and v > self.maximum:
+                    raise ValueError(f"parameter {self.name!r}: {v!r} > maximum {self.maximum}")
+                if self.exclusive_maximum is not None and v >= self.exclusive_maximum:
+                    raise ValueError(f"parameter {self.name!r}: {v!r} must be < {self.exclusive_maximum}")
         return value
 
 
@@ -127,8 +165,31 @@ class Context:
                       cache=self.item_cache, namespace=self.claim_id)
 
 
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A series a claim declares it produces: its name and dims (in order)."""
+
+    name: str
+    dims: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass
+class Analysis:
+    """What a claim's pure ``analyze`` returns; :meth:`Claim.evidence` turns it into Evidence."""
+
+    checks: list[Check]
+    measured: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)
+    series: list[Series] = field(default_factory=list)
+    validation: list[ValidationRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    conditions: dict = field(default_factory=dict)
+
+
 class Claim:
-    """Base class of every claim. Subclasses set the class attributes and implement :meth:`run`."""
+    """Base class of every claim. Subclasses set the class attributes and implement ``items``, a
+    module-level ``worker`` and ``analyze`` (or override :meth:`run` for a claim with several sweeps)."""
 
     id: str = ""
     paper: str = ""
@@ -137,8 +198,12 @@ class Claim:
     provenance: str = "reconstructed"
     conditions: dict = {}
     params: tuple[Param, ...] = ()
-    #: the estimator validations this claim relies on (names understood by the report)
-    uses_estimators: tuple[str, ...] = ()
+    #: regime axes carried by the checks' ``cell``; what separates the regimes; the headline check part
+    axes: tuple[str, ...] = ()
+    condition: str = ""
+    primary_part: str = ""
+    #: the named-axis series the analysis produces
+    series: tuple[SeriesSpec, ...] = ()
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -161,38 +226,46 @@ class Claim:
         return out
 
     # ---------------------------------------------------------------- running
-    def run(self, ctx: Context) -> Evidence:  # pragma: no cover - abstract
+    worker: Callable[[Any], Any] | None = None
+
+    def items(self, ctx: Context) -> list:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def analyze(self, records: list, params: dict) -> Analysis:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run(self, ctx: Context) -> Evidence:
+        """``items`` -> ``ctx.map(worker)`` -> ``analyze`` -> :meth:`evidence`."""
+        if self.worker is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither worker nor run()")
+        records = ctx.map(type(self).worker, self.items(ctx), label=self.id)
+        return self.evidence_of(ctx, self.analyze(records, ctx.params))
+
+    def evidence_of(self, ctx: Context, analysis: Analysis) -> Evidence:
+        return self.evidence(ctx, analysis.checks, measured=analysis.measured, predicted=analysis.predicted,
+                             series=analysis.series, validation=analysis.validation, notes=analysis.notes,
+                             conditions=analysis.conditions)
+
     def evidence(self, ctx: Context, checks: Iterable[Check], *, measured: dict | None = None,
-                 predicted: dict | None = None, arrays: dict | None = None, validation: list | None = None,
-                 notes: list | None = None, conditions: dict | None = None) -> Evidence:
-        """Package a run: the verdict comes from :func:`decide` over ``checks``, nothing else."""
+                 predicted: dict | None = None, arrays: dict | None = None, series: Sequence[Series] = (),
+                 validation: list | None = None, notes: list | None = None,
+                 conditions: dict | None = None) -> Evidence:
+        """Package a run: the verdict and the regime map come from :func:`decide` over ``checks``."""
         checks = list(checks)
-        verdict, reason = decide(checks)
+        decision = decide(checks, self.axes, self.condition, self.primary_part)
         cond = dict(self.conditions)
         cond.update(conditions or {})
+        primary = ""
+        if self.primary_part:
+            primary = next((c.name for c in checks if c.role == "evidence" and c.part == self.primary_part), "")
         return Evidence(
             claim_id=self.id, paper=self.paper, title=self.title, statement=self.statement,
-            provenance=self.provenance, verdict=verdict, reason=reason, measured=measured or {},
-            predicted=predicted or {}, checks=checks, conditions=cond, params=dict(ctx.params),
-            seeds=list(ctx.seeds), scale=ctx.scale, device=ctx.device, arrays=arrays or {},
-            validation=validation or [], notes=notes or [],
+            provenance=self.provenance, verdict=decision.verdict, reason=decision.reason,
+            headline=headline(decision), primary=primary, regimes=decision.regimes, measured=measured or {},
+            predicted=predicted or {}, checks=checks, series={s.name: s for s in series}, conditions=cond,
+            params=dict(ctx.params), seeds=list(ctx.seeds), scale=ctx.scale, device=ctx.device,
+            arrays=arrays or {}, validation=validation or [], notes=notes or [],
         )
 
     def describe(self) -> str:
         return f"{self.id}  [{self.paper}, {self.provenance}]  {self.title}"
-
-
-class PendingClaim(Claim):
-    """A registered claim whose experiment is not implemented yet: always inconclusive, said so."""
-
-    def run(self, ctx: Context) -> Evidence:
-        return self.evidence(ctx, [check_not_measured()], notes=["The experiment for this claim is not implemented yet."])
-
-
-def timed(fn: Callable[[], Evidence]) -> Evidence:
-    t0 = time.perf_counter()
-    ev = fn()
-    ev.runtime_s = time.perf_counter() - t0
-    return ev

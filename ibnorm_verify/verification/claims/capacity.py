@@ -25,7 +25,8 @@ from ibnorm_verify.theory.capacity import linear_chain_param_lipschitz, log_redu
 from ..estimators.lipschitz import estimate_lipschitz, validation_rows as lipschitz_validation
 from ..estimators.smoothness import estimate_smoothness, validation_rows as smoothness_validation
 from ..models import build_network
-from ..verdict import check_direction, check_precondition, check_value, linear_fit_ci
+from ..verdict import check_direction, check_precondition, check_value
+from ..stats import linear_fit_ci
 from .base import Claim, Context, Param
 
 PAPER = "2511.00958"

@@ -24,7 +24,8 @@ from ibnorm_verify.theory.information import (LABEL_TASKS, compression_log_deriv
 
 from ..estimators.information import estimator, mutual_information, noisy_channel_mi
 from ..tasks import apply_normalizer, nuisance_task
-from ..verdict import Verdict, check_direction, check_precondition, mean_ci
+from ..verdict import Verdict, check_direction, check_precondition
+from ..stats import mean_ci
 from .base import Claim, Context, Param
 
 PAPER = "2510.25262"

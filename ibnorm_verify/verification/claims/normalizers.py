@@ -31,7 +31,8 @@ import ibnorm
 from ibnorm import functional as IBF
 from ibnorm.compression import COMPRESSIONS, ROOT_DELTA, Compression, get_compression, validate_lam
 from ibnorm_verify.theory import jacobians as TJ
-from ..verdict import check_direction, check_precondition, check_value, linear_fit_ci, mean_ci
+from ..verdict import check_direction, check_precondition, check_value
+from ..stats import linear_fit_ci, mean_ci
 from .base import Claim, Context, Param
 
 __all__ = ["NormJacobian", "Standardization", "CLAIMS", "TOL_VALUE", "TOL_JACOBIAN", "GROUPINGS",
@@ -107,7 +108,8 @@ def _envelope_check(name: str, errors, tol: float, details: dict | None = None):
     e = np.asarray(errors, dtype=float)
     d = {"n_cases": int(e.size), "interval": "envelope [min, max] over all cases (seeds x settings)"}
     d.update(details or {})
-    return check_value(name, float(e.mean()), (float(e.min()), float(e.max())), 0.0, abs_tol=tol, details=d)
+    return check_value(name, float(e.mean()), (float(e.min()), float(e.max())), 0.0, abs_tol=tol, details=d,
+                       envelope=True)
 
 
 def _worst(values) -> float:

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..verdict import check_direction, check_precondition, mean_ci
+from ..verdict import check_direction, check_precondition
+from ..stats import mean_ci
 from .base import Claim, Param
 
 __all__ = ["TrainingStatistics", "LocalGeneralizationBound", "EmpiricalPerformance", "CLAIMS",

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _verdict(out):
-    return decide(out["checks"])[0].value
+    return decide(out["checks"]).verdict.value
 
 
 # ------------------------------------------------------------------------------- training statistics
