@@ -22,7 +22,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from ..verification.evidence import Evidence, to_jsonable
 from ..verification.io import atomic_write_text

@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from ..verification.cache import ClaimCache, ItemCache, claim_key, code_version
 from ..verification.claims import REGISTRY, get_claim

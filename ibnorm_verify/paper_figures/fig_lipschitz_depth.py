@@ -9,7 +9,6 @@ linear-chain law) through the measured mean at the smallest depth.
 """
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np

@@ -25,7 +25,6 @@ _SOURCE_SUFFIXES = (".py", ".c", ".h")
 def code_version() -> str:
     """sha256 (16 hex) over the sources (Python and the C kernel) of ``ibnorm`` and ``ibnorm_verify``."""
     import ibnorm
-
     import ibnorm_verify
 
     h = hashlib.sha256()

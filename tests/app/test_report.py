@@ -8,9 +8,17 @@ import re
 
 import pytest
 
+from ibnorm_verify.app.report import (
+    load_results,
+    readme_section,
+    render_html,
+    render_markdown,
+    validation_tables,
+    verdict_table,
+    write_outputs,
+    write_report,
+)
 from ibnorm_verify.verification.evidence import Evidence
-from ibnorm_verify.app.report import (load_results, readme_section, render_html, render_markdown, validation_tables,
-                                 verdict_table, write_outputs, write_report)
 from ibnorm_verify.verification.verdict import Verdict, check_direction, check_value
 
 

@@ -5,11 +5,17 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import assert_close
 
 from ibnorm import functional as IBF
-from ibnorm.compression import (COMPRESSIONS, ROOT_DELTA, Compression, get_compression, register_compression,
-                                validate_lam)
-from tolerances import assert_close
+from ibnorm.compression import (
+    COMPRESSIONS,
+    ROOT_DELTA,
+    Compression,
+    get_compression,
+    register_compression,
+    validate_lam,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import assert_close
 from torch import nn
 
 from ibnorm import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm, convert_norms
-from tolerances import assert_close
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

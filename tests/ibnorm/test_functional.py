@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import assert_close
 
 from ibnorm import functional as IBF
 from ibnorm.compression import COMPRESSIONS
 from ibnorm_verify.theory.jacobians import group_matrix
-from tolerances import assert_close
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,11 +1,11 @@
 """ibnorm.nn modules: identity == torch modules, state_dict keys, IBBatchNorm running statistics, errors."""
 import pytest
 import torch
+from tolerances import assert_close
 from torch import nn
 
 from ibnorm import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm
 from ibnorm.compression import COMPRESSIONS
-from tolerances import assert_close
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

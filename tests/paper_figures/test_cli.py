@@ -51,8 +51,8 @@ def test_one_figure_script_main(dry_run, tmp_path, monkeypatch, capsys):
 
 
 def test_missing_figures_are_listed_and_fail_the_exit_code(tmp_path, monkeypatch, capsys):
-    from ibnorm_verify.verification.evidence import Evidence
     from ibnorm_verify.app.report import write_outputs
+    from ibnorm_verify.verification.evidence import Evidence
     from ibnorm_verify.verification.verdict import Verdict
 
     ev = Evidence(claim_id="cap.loss-smoothness", paper="x", title="t", statement="s", provenance="reconstructed",

@@ -3,7 +3,12 @@ import math
 
 import pytest
 
-from ibnorm_verify.theory.bounds import gaussian_weight_channel_mi, ibnorm_reduced_bound, kawaguchi_bound, kawaguchi_layer_term
+from ibnorm_verify.theory.bounds import (
+    gaussian_weight_channel_mi,
+    ibnorm_reduced_bound,
+    kawaguchi_bound,
+    kawaguchi_layer_term,
+)
 
 
 def test_layer_term_formula():

@@ -5,8 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibnorm_verify.theory.bounds import (bartlett_margin_bound, gaussian_kl_isotropic, inv_kl, kl_bernoulli,
-                           local_lipschitz_covering_bound, mc_sample_bound, pac_bayes_kl_bound, spectral_complexity)
+from ibnorm_verify.theory.bounds import (
+    bartlett_margin_bound,
+    gaussian_kl_isotropic,
+    inv_kl,
+    kl_bernoulli,
+    local_lipschitz_covering_bound,
+    mc_sample_bound,
+    pac_bayes_kl_bound,
+    spectral_complexity,
+)
 
 
 def test_kl_bernoulli_hand_values():

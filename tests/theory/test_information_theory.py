@@ -4,13 +4,27 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from ibnorm_verify.theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, compression_log_deriv, entropy_gaussian,
-                                entropy_after_monotone_map, gaussian_channel_mi, gaussian_mi, label_gaussian_mi,
-                                paired_gaussian_task, student_t_mi_correction, student_t_task, summarize_validation,
-                                task_by_name, transformed_task, validate_estimator)
+from ibnorm_verify.theory.information import (
+    DEV_TASKS,
+    HELDOUT_TASKS,
+    LABEL_TASKS,
+    compression_log_deriv,
+    entropy_after_monotone_map,
+    entropy_gaussian,
+    gaussian_channel_mi,
+    label_gaussian_mi,
+    paired_gaussian_task,
+    student_t_mi_correction,
+    student_t_task,
+    summarize_validation,
+    task_by_name,
+    transformed_task,
+    validate_estimator,
+)
 
 
 def test_gaussian_mi_paired_closed_form():
@@ -69,6 +83,7 @@ def test_label_gaussian_mi_limits():
 @pytest.mark.parametrize("name,lam", [("tanh", 1.0), ("log", 2.0), ("softsign", 1.0), ("root", 2.0)])
 def test_entropy_change_matches_monte_carlo(name, lam):
     import torch
+
     from ibnorm.compression import get_compression
     x = np.random.default_rng(0).standard_normal(400_000)
     mc = np.mean(np.log(get_compression(name).deriv(torch.tensor(x), lam).numpy()))

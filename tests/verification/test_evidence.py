@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ibnorm_verify.verification.evidence import (Evidence, RegimeCell, RegimeMap, Series, ValidationRow, Verdict)
+from ibnorm_verify.verification.evidence import Evidence, RegimeCell, RegimeMap, Series, ValidationRow, Verdict
 from ibnorm_verify.verification.verdict import check_direction
 
 

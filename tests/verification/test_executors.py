@@ -6,17 +6,18 @@ import math
 import os
 
 import pytest
+from _executor_jobs import CALLS
+from _executor_jobs import effect_item as _effect_item
+from _executor_jobs import other_code_version as _other_code_version
+from _executor_jobs import square as _square  # module-level, picklable, no torch import on the workers
 
+from ibnorm_verify.app.runner import RunConfig, run_claims
 from ibnorm_verify.verification.cache import ItemCache, code_version
 from ibnorm_verify.verification.claims import REGISTRY
 from ibnorm_verify.verification.claims.base import Claim, Context, Param
 from ibnorm_verify.verification.executors import PoolExecutor, SerialExecutor, make_executor, parse_executor_spec
-from ibnorm_verify.app.runner import RunConfig, run_claims
-from ibnorm_verify.verification.verdict import check_value
 from ibnorm_verify.verification.stats import mean_ci
-
-from _executor_jobs import CALLS, effect_item as _effect_item, other_code_version as _other_code_version, \
-    square as _square  # module-level, picklable, no torch import on the workers
+from ibnorm_verify.verification.verdict import check_value
 
 
 class _Interrupt:

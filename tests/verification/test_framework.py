@@ -4,15 +4,14 @@ import math
 
 import pytest
 
-from ibnorm_verify.verification import claims as claims_pkg
+from ibnorm_verify.app.cli import main
+from ibnorm_verify.app.runner import RunConfig, run_claims
 from ibnorm_verify.verification.claims import CLAIM_IDS, REGISTRY, get_claim
 from ibnorm_verify.verification.claims.base import Claim, Context, Param
-from ibnorm_verify.app.cli import main
 from ibnorm_verify.verification.evidence import Evidence
 from ibnorm_verify.verification.io import atomic_write_text
-from ibnorm_verify.app.runner import RunConfig, run_claims
-from ibnorm_verify.verification.verdict import Verdict, check_direction
 from ibnorm_verify.verification.stats import mean_ci
+from ibnorm_verify.verification.verdict import Verdict, check_direction
 
 
 class EffectClaim(Claim):

@@ -3,8 +3,15 @@ import math
 
 import pytest
 
-from ibnorm_verify.verification.verdict import Verdict, check_direction, check_not_measured, check_precondition, check_value, decide
 from ibnorm_verify.verification.stats import linear_fit_ci, mean_ci
+from ibnorm_verify.verification.verdict import (
+    Verdict,
+    check_direction,
+    check_not_measured,
+    check_precondition,
+    check_value,
+    decide,
+)
 
 
 def test_value_check_three_outcomes():

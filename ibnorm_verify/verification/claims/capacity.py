@@ -21,12 +21,15 @@ import math
 import numpy as np
 import torch
 
-from ibnorm_verify.theory.capacity import linear_chain_param_lipschitz, log_reduction, unnormalized_log_slope
-from ..estimators.lipschitz import estimate_lipschitz, validation_rows as lipschitz_validation
-from ..estimators.smoothness import estimate_smoothness, validation_rows as smoothness_validation
+from ibnorm_verify.theory.capacity import unnormalized_log_slope
+
+from ..estimators.lipschitz import estimate_lipschitz
+from ..estimators.lipschitz import validation_rows as lipschitz_validation
+from ..estimators.smoothness import estimate_smoothness
+from ..estimators.smoothness import validation_rows as smoothness_validation
 from ..models import build_network
-from ..verdict import check_direction, check_precondition, check_value
 from ..stats import linear_fit_ci
+from ..verdict import check_direction, check_precondition, check_value
 from .base import Claim, Context, Param
 
 PAPER = "2511.00958"

@@ -19,13 +19,20 @@ import numpy as np
 from scipy import stats
 
 from ibnorm_verify.theory.bounds import gaussian_weight_channel_mi, ibnorm_reduced_bound, kawaguchi_bound
-from ibnorm_verify.theory.information import (LABEL_TASKS, compression_log_deriv, gaussian_channel_mi,
-                                label_gaussian_mi, summarize_validation, task_by_name, validate_estimator)
+from ibnorm_verify.theory.information import (
+    LABEL_TASKS,
+    compression_log_deriv,
+    gaussian_channel_mi,
+    label_gaussian_mi,
+    summarize_validation,
+    task_by_name,
+    validate_estimator,
+)
 
 from ..estimators.information import estimator, mutual_information, noisy_channel_mi
+from ..stats import mean_ci
 from ..tasks import apply_normalizer, nuisance_task
 from ..verdict import Verdict, check_direction, check_precondition
-from ..stats import mean_ci
 from .base import Claim, Context, Param
 
 PAPER = "2510.25262"

@@ -31,8 +31,9 @@ import ibnorm
 from ibnorm import functional as IBF
 from ibnorm.compression import COMPRESSIONS, ROOT_DELTA, Compression, get_compression, validate_lam
 from ibnorm_verify.theory import jacobians as TJ
-from ..verdict import check_direction, check_precondition, check_value
+
 from ..stats import linear_fit_ci, mean_ci
+from ..verdict import check_direction, check_precondition, check_value
 from .base import Claim, Context, Param
 
 __all__ = ["NormJacobian", "Standardization", "CLAIMS", "TOL_VALUE", "TOL_JACOBIAN", "GROUPINGS",

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..verdict import check_direction, check_precondition
 from ..stats import mean_ci
+from ..verdict import check_direction, check_precondition
 from .base import Claim, Param
 
 __all__ = ["TrainingStatistics", "LocalGeneralizationBound", "EmpiricalPerformance", "CLAIMS",
@@ -252,7 +252,11 @@ def _bound_worker(item: dict) -> dict:
 
 def _bound_worker_body(item: dict) -> dict:
     """Train one build_network MLP on flattened synthetic images and evaluate the three bounds."""
-    from ibnorm_verify.verification.estimators.bounds import local_lipschitz_bound, pac_bayes_sharpness_bound, spectral_margin_bound
+    from ibnorm_verify.verification.estimators.bounds import (
+        local_lipschitz_bound,
+        pac_bayes_sharpness_bound,
+        spectral_margin_bound,
+    )
     from ibnorm_verify.verification.models import build_network
     from ibnorm_verify.verification.training.data import synthetic_images
     from ibnorm_verify.verification.training.trainer import TrainConfig, evaluate, train

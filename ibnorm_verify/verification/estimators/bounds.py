@@ -33,8 +33,16 @@ import torch
 from torch import Tensor, nn
 
 from ibnorm.compression import get_compression
-from ibnorm_verify.theory.bounds import (bartlett_margin_bound, gaussian_kl_isotropic, inv_kl, kl_bernoulli,
-                           local_lipschitz_covering_bound, mc_sample_bound, pac_bayes_kl_bound, spectral_complexity)
+from ibnorm_verify.theory.bounds import (
+    bartlett_margin_bound,
+    gaussian_kl_isotropic,
+    inv_kl,
+    kl_bernoulli,
+    local_lipschitz_covering_bound,
+    mc_sample_bound,
+    pac_bayes_kl_bound,
+    spectral_complexity,
+)
 from ibnorm_verify.theory.capacity import normalizer_local_factor
 from ibnorm_verify.verification.models import blocks
 

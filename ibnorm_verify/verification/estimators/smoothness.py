@@ -17,7 +17,6 @@ gradient-norm bound (a) and the gradient-Lipschitz / Hessian constant (b)). For 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Callable
 

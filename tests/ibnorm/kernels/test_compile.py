@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _kernel_cases import needs_cpu_kernel
+
 from ibnorm.compression import get_compression
 from ibnorm.kernels import ops, rowwise_ib_norm
 

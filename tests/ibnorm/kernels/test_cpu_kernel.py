@@ -10,10 +10,9 @@ import math
 
 import pytest
 import torch
+from _kernel_cases import COMPS, LAMS, ORDERS, check_kernel_case, kernel_fn, make_inputs, needs_cpu_kernel, run
 
 import ibnorm.kernels as kernels
-from _kernel_cases import (COMPS, LAMS, ORDERS, check_kernel_case, kernel_fn, make_inputs, needs_cpu_kernel,
-                           run)
 from ibnorm.compression import Compression, get_compression
 from ibnorm.functional import ib_layer_norm, ib_rms_norm
 from ibnorm.kernels import cpu_rowwise, rowwise_ib_norm, select_backend

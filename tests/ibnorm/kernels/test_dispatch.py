@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _kernel_cases import needs_interpreter
 
 import ibnorm.kernels as kernels
-from _kernel_cases import needs_interpreter
 from ibnorm.compression import Compression, get_compression
 from ibnorm.functional import ib_layer_norm, ib_rms_norm
 from ibnorm.kernels import KERNEL_COMPRESSIONS, resolve_backend, select_backend

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 import torch
+from _kernel_cases import COMPS, LAMS, ORDERS, composite_fn, kernel_fn, make_inputs, needs_cpu_kernel, run
 
 import ibnorm.kernels.torch_rowwise as torch_rowwise
-from _kernel_cases import COMPS, LAMS, ORDERS, composite_fn, kernel_fn, make_inputs, needs_cpu_kernel, run
 from ibnorm.compression import get_compression
 from ibnorm.kernels import rowwise_ib_norm
 

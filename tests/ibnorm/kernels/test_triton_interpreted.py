@@ -14,7 +14,6 @@ import random
 
 import pytest
 import torch
-
 from _kernel_cases import COMPS, ORDERS, check_kernel_case, needs_interpreter
 
 

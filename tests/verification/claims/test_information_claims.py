@@ -5,8 +5,15 @@ import pytest
 
 from ibnorm_verify.verification.claims import REGISTRY
 from ibnorm_verify.verification.claims.base import Context
-from ibnorm_verify.verification.claims.information import (CLAIMS, agreement_checks, bound_comparison, validate_gaussian_bound,
-                                             validate_ksg, validate_mixed_ksg, validate_noisy_channel)
+from ibnorm_verify.verification.claims.information import (
+    CLAIMS,
+    agreement_checks,
+    bound_comparison,
+    validate_gaussian_bound,
+    validate_ksg,
+    validate_mixed_ksg,
+    validate_noisy_channel,
+)
 from ibnorm_verify.verification.verdict import Verdict, check_direction
 
 SEEDS = [0, 1, 2]

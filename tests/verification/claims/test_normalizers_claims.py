@@ -11,7 +11,6 @@ from ibnorm_verify.verification.claims import normalizers as N
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.verdict import Verdict
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

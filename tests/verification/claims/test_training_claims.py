@@ -6,10 +6,15 @@ import pytest
 
 from ibnorm_verify.verification.claims import REGISTRY
 from ibnorm_verify.verification.claims.base import Context
-from ibnorm_verify.verification.claims.training import (analyze_local_bound, analyze_performance, analyze_training_statistics,
-                                          audit_reported_numbers, paired_test, rank_correlation)
+from ibnorm_verify.verification.claims.training import (
+    analyze_local_bound,
+    analyze_performance,
+    analyze_training_statistics,
+    audit_reported_numbers,
+    paired_test,
+    rank_correlation,
+)
 from ibnorm_verify.verification.verdict import decide
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,9 +7,16 @@ from torch import nn
 
 from ibnorm import IBLayerNorm
 from ibnorm_verify.theory.bounds import spectral_complexity
-from ibnorm_verify.verification.estimators.bounds import (chain_factors, class_margins, local_lipschitz_bound, normalizer_factor,
-                                            pac_bayes_sharpness_bound, param_distance, spectral_margin_bound,
-                                            validate_bounds)
+from ibnorm_verify.verification.estimators.bounds import (
+    chain_factors,
+    class_margins,
+    local_lipschitz_bound,
+    normalizer_factor,
+    pac_bayes_sharpness_bound,
+    param_distance,
+    spectral_margin_bound,
+    validate_bounds,
+)
 from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
 
 

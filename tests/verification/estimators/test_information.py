@@ -9,10 +9,24 @@ import math
 import numpy as np
 import pytest
 
-from ibnorm_verify.theory.information import (DEV_TASKS, HELDOUT_TASKS, LABEL_TASKS, gaussian_channel_mi, paired_gaussian_task,
-                                summarize_validation, task_by_name, validate_estimator)
-from ibnorm_verify.verification.estimators.information import (DEFAULT_METHOD, METHODS, MIEstimate, estimator, mutual_information,
-                                                 noisy_channel_mi)
+from ibnorm_verify.theory.information import (
+    DEV_TASKS,
+    HELDOUT_TASKS,
+    LABEL_TASKS,
+    gaussian_channel_mi,
+    paired_gaussian_task,
+    summarize_validation,
+    task_by_name,
+    validate_estimator,
+)
+from ibnorm_verify.verification.estimators.information import (
+    DEFAULT_METHOD,
+    METHODS,
+    MIEstimate,
+    estimator,
+    mutual_information,
+    noisy_channel_mi,
+)
 
 
 def test_default_estimator_meets_issue_accuracy_on_heldout_tasks():

@@ -7,8 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from ibnorm_verify.verification.estimators.smoothness import (estimate_smoothness, hessian_spectral_norm, loss_gradient_norm,
-                                                validation_rows)
+from ibnorm_verify.verification.estimators.smoothness import (
+    estimate_smoothness,
+    hessian_spectral_norm,
+    loss_gradient_norm,
+    validation_rows,
+)
 from ibnorm_verify.verification.models import build_network
 
 F64 = torch.float64

@@ -8,8 +8,14 @@ from torch import nn
 from ibnorm import IBLayerNorm
 from ibnorm_verify.verification.training.architectures import MLP, NORMS, SmallResNet, SmallViT, TinyGPT, make_norm
 from ibnorm_verify.verification.training.data import MarkovLanguage, synthetic_images
-from ibnorm_verify.verification.training.trainer import (TrainConfig, evaluate, group_variance, normalizer_modules, seeded_init,
-                                           train)
+from ibnorm_verify.verification.training.trainer import (
+    TrainConfig,
+    evaluate,
+    group_variance,
+    normalizer_modules,
+    seeded_init,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from ibnorm_verify.verification.training.data import (ImageData, MarkovLanguage, load_cifar10, load_text_corpus, split,
-                                        synthetic_images)
+from ibnorm_verify.verification.training.data import (
+    ImageData,
+    MarkovLanguage,
+    load_cifar10,
+    load_text_corpus,
+    split,
+    synthetic_images,
+)
 
 
 def test_synthetic_images_deterministic_and_shaped():
