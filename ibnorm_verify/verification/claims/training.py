@@ -120,7 +120,7 @@ def _stats_worker(item: dict) -> dict:
 
 def _stats_worker_body(item: dict) -> dict:
     """Train one SmallResNet on synthetic images; return thinned per-step statistics."""
-    from ibnorm_verify.verification.training.architectures import SmallResNet
+    from ibnorm_verify.verification.models.architectures import SmallResNet
     from ibnorm_verify.verification.training.data import synthetic_images
     from ibnorm_verify.verification.training.trainer import TrainConfig, normalizer_modules, seeded_init, train
 
@@ -409,7 +409,7 @@ def _perf_worker(item: dict) -> dict:
 
 def _perf_worker_body(item: dict) -> dict:
     """One training run of the performance study; returns val/test metrics (LM: excess over the oracle)."""
-    from ibnorm_verify.verification.training.architectures import MLP, SmallResNet, TinyGPT
+    from ibnorm_verify.verification.models.architectures import MLP, SmallResNet, TinyGPT
     from ibnorm_verify.verification.training.data import MarkovLanguage, synthetic_images
     from ibnorm_verify.verification.training.trainer import TrainConfig, seeded_init, train
 

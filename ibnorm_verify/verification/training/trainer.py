@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .architectures import NORM_TYPES
+from ..models.architectures import NORM_TYPES
 from .data import ImageData
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "group_variance", "normalizer_modules",

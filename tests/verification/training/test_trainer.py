@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ibnorm import IBLayerNorm
-from ibnorm_verify.verification.training.architectures import MLP, NORMS, SmallResNet, SmallViT, TinyGPT, make_norm
+from ibnorm_verify.verification.models.architectures import MLP, NORMS, SmallResNet, SmallViT, TinyGPT, make_norm
 from ibnorm_verify.verification.training.data import MarkovLanguage, synthetic_images
 from ibnorm_verify.verification.training.trainer import (
     TrainConfig,
