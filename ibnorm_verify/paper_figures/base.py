@@ -17,7 +17,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["FigureDataError", "evidence_index", "get_evidence", "get_arrays", "as_array", "load_evidence",
+__all__ = ["FigureDataError", "evidence_index", "get_evidence", "require_series", "get_arrays", "as_array",
+           "load_evidence",
            "run_evidence", "figure_main", "build_parser"]
 
 
@@ -125,6 +126,24 @@ def figure_main(module: ModuleType, argv: Sequence[str] | None = None) -> int:
     for p in paths:
         print(p)
     return 0
+
+
+# ---------------------------------------------------------------------------------- typed series
+def require_series(ev, name: str, figure: str, dims: Sequence[str] | None = None):
+    """``ev.series[name]`` (a :class:`~ibnorm_verify.verification.evidence.Series`), checked to have
+    exactly ``dims`` (in order) when given. Raises :class:`FigureDataError` naming what is missing or
+    different, never a wrong plot."""
+    series = getattr(ev, "series", None) or {}
+    if name not in series:
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r} has no series {name!r} "
+                              f"(available: {sorted(series) or 'none'})")
+    s = series[name]
+    if dims is not None and tuple(s.dims) != tuple(dims):
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r}: series {name!r} has dims {s.dims}, "
+                              f"expected {tuple(dims)}")
+    if s.values.size == 0 or not np.isfinite(s.values).any():
+        raise FigureDataError(f"{figure}: claim {ev.claim_id!r}: series {name!r} has no finite values")
+    return s
 
 
 # ---------------------------------------------------------------------------- long-format helpers
