@@ -73,6 +73,12 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _jsonable_dict(obj: Any) -> dict[str, Any]:
+    out = to_jsonable(obj)
+    assert isinstance(out, dict)
+    return out
+
+
 def _decode(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_decode(v) for v in obj]
@@ -123,10 +129,10 @@ class Check:
     predicted: str
     verdict: Verdict
     reason: str
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     role: CheckRole = "evidence"
     part: str = ""
-    cell: dict = field(default_factory=dict)
+    cell: dict[str, Any] = field(default_factory=dict)
     p_support: float | None = None
     p_refute: float | None = None
     p_refute_holm: float | None = None
@@ -134,14 +140,14 @@ class Check:
     replicates: int | None = None
     unit: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["verdict"] = self.verdict.value
         d["ci"] = None if self.ci is None else [self.ci[0], self.ci[1]]
-        return to_jsonable(d)
+        return _jsonable_dict(d)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Check":
+    def from_dict(cls, d: Mapping[str, Any]) -> "Check":
         d = _decode(dict(d))
         kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         kw["verdict"] = Verdict(d["verdict"])
@@ -162,7 +168,7 @@ class Series:
 
     name: str
     dims: tuple[str, ...]
-    coords: dict[str, list]
+    coords: dict[str, list[Any]]
     values: np.ndarray
     unit: str = ""
     description: str = ""
@@ -179,7 +185,7 @@ class Series:
         if len(set(self.dims)) != len(self.dims):
             raise ValueError(f"series {self.name!r}: repeated dims {self.dims}")
 
-    def _missing_coords(self) -> dict:
+    def _missing_coords(self) -> dict[str, Any]:
         missing = [d for d in self.dims if d not in self.coords]
         raise ValueError(f"series {self.name!r}: no coords for dims {missing}")
 
@@ -213,12 +219,12 @@ class Series:
     def axis(self, dim: str) -> int:
         return self.dims.index(dim)
 
-    def to_dict(self) -> dict:
-        return to_jsonable({"name": self.name, "dims": list(self.dims), "coords": self.coords,
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable_dict({"name": self.name, "dims": list(self.dims), "coords": self.coords,
                             "values": self.values, "unit": self.unit, "description": self.description})
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Series":
+    def from_dict(cls, d: Mapping[str, Any]) -> "Series":
         coords = _decode(d["coords"])
         values = np.asarray(_decode(d["values"]), dtype=float)
         dims = tuple(d["dims"])
@@ -227,14 +233,14 @@ class Series:
         return cls(d["name"], dims, coords, values, d.get("unit", ""), d.get("description", ""))
 
     @classmethod
-    def from_records(cls, name: str, records: Iterable[Mapping], dims: Sequence[str], value: str, *,
-                     coords: Mapping[str, Sequence] | None = None, unit: str = "", description: str = "") -> "Series":
+    def from_records(cls, name: str, records: Iterable[Mapping[str, Any]], dims: Sequence[str], value: str, *,
+                     coords: Mapping[str, Sequence[Any]] | None = None, unit: str = "", description: str = "") -> "Series":
         """Build a series from flat records (``{dim: label, ..., value: number}``); unmeasured cells are NaN.
 
         ``coords`` fixes the order of the labels (default: order of first appearance).
         """
         records = list(records)
-        cs: dict[str, list] = {}
+        cs: dict[str, list[Any]] = {}
         for d in dims:
             if coords is not None and d in coords:
                 cs[d] = list(coords[d])
@@ -270,7 +276,7 @@ class ValidationRow:
     family: str = ""
     unit: str = ""
     n: int | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error(self) -> float:
@@ -283,13 +289,13 @@ class ValidationRow:
         t = float(self.truth)
         return self.error / abs(t) if t != 0 and math.isfinite(t) else math.nan
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["error"] = self.error
-        return to_jsonable(d)
+        return _jsonable_dict(d)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "ValidationRow":
+    def from_dict(cls, d: Mapping[str, Any]) -> "ValidationRow":
         d = _decode(dict(d))
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
@@ -300,21 +306,21 @@ class ValidationRow:
 class RegimeCell:
     """The verdict of one cell of a claim's regime map (e.g. activation=relu, init=gaussian)."""
 
-    coords: dict
+    coords: dict[str, Any]
     verdict: Verdict
     reason: str
-    checks: list = field(default_factory=list)      # names of the evidence checks in the cell
+    checks: list[Any] = field(default_factory=list)      # names of the evidence checks in the cell
     primary: str = ""                               # name of the cell's primary check ("" if none)
 
     def label(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.coords.items()) or "(all)"
 
-    def to_dict(self) -> dict:
-        return to_jsonable({"coords": self.coords, "verdict": self.verdict, "reason": self.reason,
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable_dict({"coords": self.coords, "verdict": self.verdict, "reason": self.reason,
                             "checks": self.checks, "primary": self.primary})
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "RegimeCell":
+    def from_dict(cls, d: Mapping[str, Any]) -> "RegimeCell":
         return cls(dict(d["coords"]), Verdict(d["verdict"]), d["reason"], list(d.get("checks", [])),
                    d.get("primary", ""))
 
@@ -330,11 +336,11 @@ class RegimeMap:
     def by_verdict(self, verdict: Verdict) -> list[RegimeCell]:
         return [c for c in self.cells if c.verdict is verdict]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"axes": list(self.axes), "cells": [c.to_dict() for c in self.cells], "condition": self.condition}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "RegimeMap":
+    def from_dict(cls, d: Mapping[str, Any]) -> "RegimeMap":
         return cls(tuple(d.get("axes", ())), [RegimeCell.from_dict(c) for c in d.get("cells", [])],
                    d.get("condition", ""))
 
@@ -372,22 +378,22 @@ class Evidence:
     error: str | None = None
     headline: str = ""
     primary: str = ""
-    measured: dict = field(default_factory=dict)
-    predicted: dict = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)
+    predicted: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     regimes: RegimeMap | None = None
     series: dict[str, Series] = field(default_factory=dict)
     validation: list[ValidationRow] = field(default_factory=list)
-    conditions: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-    seeds: list = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    seeds: list[Any] = field(default_factory=list)
     scale: str = "quick"
     device: str = "cpu"
-    notes: list = field(default_factory=list)
+    notes: list[Any] = field(default_factory=list)
     runtime_s: float = 0.0
     cached: bool = False
     #: transitional: the pre-Series arrays of claims not yet converted (removed once every claim is)
-    arrays: dict = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -402,8 +408,8 @@ class Evidence:
     def primary_check(self) -> Check | None:
         return next((c for c in self.checks if c.name == self.primary), None) if self.primary else None
 
-    def to_dict(self) -> dict:
-        return to_jsonable({
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable_dict({
             "schema_version": SCHEMA_VERSION,
             "id": self.claim_id, "paper": self.paper, "title": self.title, "statement": self.statement,
             "provenance": self.provenance, "status": self.status, "error": self.error,
@@ -420,7 +426,7 @@ class Evidence:
         })
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Evidence":
+    def from_dict(cls, d: Mapping[str, Any]) -> "Evidence":
         version = d.get("schema_version", 1)
         if version > SCHEMA_VERSION:
             raise ValueError(f"results written with schema version {version}; this code reads <= {SCHEMA_VERSION}")

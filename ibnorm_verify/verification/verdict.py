@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from scipy import stats
 
-from .evidence import Check, RegimeCell, RegimeMap, Verdict
+from .evidence import Check, CheckKind, CheckRole, RegimeCell, RegimeMap, Verdict
 
 __all__ = [
     "ALPHA", "POWER", "Verdict", "Check", "check_value", "check_direction", "check_not_measured",
@@ -56,15 +56,38 @@ def _finite(*xs: float | None) -> bool:
     return all(x is not None and math.isfinite(float(x)) for x in xs)
 
 
-def _f(x) -> float | None:
+def _f(x: object) -> float | None:
     try:
-        return None if x is None else float(x)
+        return None if x is None else float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
 
 
-def _fci(ci) -> tuple[float | None, float | None] | None:
-    return None if ci is None else (_f(ci[0]), _f(ci[1]))
+def _fci(ci: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The interval as floats, or None when either end is missing or not a number."""
+    if ci is None:
+        return None
+    lo, hi = _f(ci[0]), _f(ci[1])
+    return None if lo is None or hi is None else (lo, hi)
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """The descriptive fields every check constructor passes through to :class:`Check`."""
+
+    details: dict[str, Any]
+    replicates: int | None
+    unit: str
+    part: str
+    cell: dict[str, Any]
+    role: CheckRole
+
+    def check(self, name: str, kind: CheckKind, estimate: float | None, ci: tuple[float, float] | None,
+              predicted: str, verdict: Verdict, reason: str, p_support: float | None = None,
+              p_refute: float | None = None, mde: float | None = None) -> Check:
+        return Check(name, kind, estimate, ci, predicted, verdict, reason, dict(self.details), role=self.role,
+                     part=self.part, cell=dict(self.cell), p_support=p_support, p_refute=p_refute, mde=mde,
+                     replicates=self.replicates, unit=self.unit)
 
 
 def _p_above(estimate: float, boundary: float, se: float, dof: int | None) -> float:
@@ -82,9 +105,12 @@ def _side_se(estimate: float, lo: float, hi: float, se: float | None, dof: int |
     return max(estimate - lo, 0.0) / _Z95, max(hi - estimate, 0.0) / _Z95
 
 
+def _quantile(p: float, dof: int | None) -> float:
+    return float(stats.norm.ppf(p)) if dof is None else float(stats.t.ppf(p, dof))
+
+
 def _mde(se_lo: float, se_hi: float, dof: int | None) -> float:
-    q = (lambda p: float(stats.norm.ppf(p))) if dof is None else (lambda p: float(stats.t.ppf(p, dof)))
-    return (q(1 - ALPHA) + q(POWER)) * max(se_lo, se_hi)
+    return (_quantile(1 - ALPHA, dof) + _quantile(POWER, dof)) * max(se_lo, se_hi)
 
 
 def _dof(dof: int | None) -> int | None:
@@ -100,9 +126,9 @@ def _exact(c: Check) -> Check:
 
 
 def check_value(name: str, estimate: float, ci: tuple[float, float], predicted: float, *,
-                rel_tol: float = 0.0, abs_tol: float = 0.0, details: dict | None = None, se: float | None = None,
+                rel_tol: float = 0.0, abs_tol: float = 0.0, details: dict[str, Any] | None = None, se: float | None = None,
                 dof: int | None = None, replicates: int | None = None, unit: str = "", part: str = "",
-                cell: dict | None = None, role: str = "evidence", envelope: bool = False) -> Check:
+                cell: dict[str, Any] | None = None, role: CheckRole = "evidence", envelope: bool = False) -> Check:
     """Equivalence test: is ``estimate`` (with interval ``ci``) equal to ``predicted`` within tolerance?
 
     ``tol = abs_tol + rel_tol*|predicted|``. Supported when ``ci`` is inside ``[predicted-tol,
@@ -116,10 +142,10 @@ def check_value(name: str, estimate: float, ci: tuple[float, float], predicted: 
     """
     tol = abs_tol + rel_tol * abs(predicted)
     pred_s = f"{predicted:.6g} +- {tol:.3g}"
-    meta = dict(details=details or {}, replicates=replicates, unit=unit, part=part, cell=dict(cell or {}), role=role)
+    meta = _Meta(details or {}, replicates, unit, part, dict(cell or {}), role)
     if not _finite(estimate, predicted, *(ci or (None, None))):
-        return Check(name, "value", _f(estimate), _fci(ci), pred_s, Verdict.INCONCLUSIVE,
-                     "measurement or prediction is not finite", **meta)
+        return meta.check(name, "value", _f(estimate), _fci(ci), pred_s, Verdict.INCONCLUSIVE,
+                          "measurement or prediction is not finite")
     lo, hi = float(min(ci)), float(max(ci))
     e = float(estimate)
     a, b = predicted - tol, predicted + tol
@@ -130,21 +156,21 @@ def check_value(name: str, estimate: float, ci: tuple[float, float], predicted: 
     else:
         v, why = Verdict.INCONCLUSIVE, f"CI [{lo:.4g}, {hi:.4g}] straddles the tolerance band [{a:.4g}, {b:.4g}]"
     if envelope:
-        return _exact(Check(name, "value", e, (lo, hi), pred_s, v, why, **meta))
+        return _exact(meta.check(name, "value", e, (lo, hi), pred_s, v, why))
     dof = _dof(dof)
     s_lo, s_hi = _side_se(e, lo, hi, se, dof)
     p_in_lo = _p_above(e, a, s_lo, dof)          # H0: theta <= a
     p_in_hi = _p_above(-e, -b, s_hi, dof)        # H0: theta >= b
     p_below = _p_above(-e, -a, s_hi, dof)        # H0: theta >= a   (rejection: theta < a)
     p_above = _p_above(e, b, s_lo, dof)          # H0: theta <= b   (rejection: theta > b)
-    return Check(name, "value", e, (lo, hi), pred_s, v, why, p_support=max(p_in_lo, p_in_hi),
-                 p_refute=min(1.0, 2 * min(p_below, p_above)), mde=_mde(s_lo, s_hi, dof), **meta)
+    return meta.check(name, "value", e, (lo, hi), pred_s, v, why, p_support=max(p_in_lo, p_in_hi),
+                      p_refute=min(1.0, 2 * min(p_below, p_above)), mde=_mde(s_lo, s_hi, dof))
 
 
 def check_direction(name: str, estimate: float, ci: tuple[float, float], *, greater_than: float | None = None,
-                    less_than: float | None = None, details: dict | None = None, se: float | None = None,
+                    less_than: float | None = None, details: dict[str, Any] | None = None, se: float | None = None,
                     dof: int | None = None, replicates: int | None = None, unit: str = "", part: str = "",
-                    cell: dict | None = None, role: str = "evidence", envelope: bool = False) -> Check:
+                    cell: dict[str, Any] | None = None, role: CheckRole = "evidence", envelope: bool = False) -> Check:
     """One-sided test: is the whole interval above ``greater_than`` (or below ``less_than``)?
 
     Supported when it is; refuted when the whole interval is on the other side; inconclusive when
@@ -155,10 +181,11 @@ def check_direction(name: str, estimate: float, ci: tuple[float, float], *, grea
     thr = greater_than if greater_than is not None else less_than
     rel = ">" if greater_than is not None else "<"
     pred_s = f"{rel} {thr:.6g}"
-    meta = dict(details=details or {}, replicates=replicates, unit=unit, part=part, cell=dict(cell or {}), role=role)
+    meta = _Meta(details or {}, replicates, unit, part, dict(cell or {}), role)
     if not _finite(estimate, thr, *(ci or (None, None))):
-        return Check(name, "direction", _f(estimate), _fci(ci), pred_s, Verdict.INCONCLUSIVE,
-                     "measurement is not finite", **meta)
+        return meta.check(name, "direction", _f(estimate), _fci(ci), pred_s, Verdict.INCONCLUSIVE,
+                          "measurement is not finite")
+    assert ci is not None and thr is not None  # _finite checked them
     lo, hi = float(min(ci)), float(max(ci))
     e, thr = float(estimate), float(thr)
     ok, bad = (lo > thr, hi < thr) if rel == ">" else (hi < thr, lo > thr)
@@ -169,18 +196,18 @@ def check_direction(name: str, estimate: float, ci: tuple[float, float], *, grea
     else:
         v, why = Verdict.INCONCLUSIVE, f"CI [{lo:.4g}, {hi:.4g}] contains {thr:.4g}"
     if envelope:
-        return _exact(Check(name, "direction", e, (lo, hi), pred_s, v, why, **meta))
+        return _exact(meta.check(name, "direction", e, (lo, hi), pred_s, v, why))
     dof = _dof(dof)
     s_lo, s_hi = _side_se(e, lo, hi, se, dof)
     p_hi = _p_above(e, thr, s_lo, dof)           # H0: theta <= thr
     p_lo = _p_above(-e, -thr, s_hi, dof)         # H0: theta >= thr
     p_s, p_r = (p_hi, p_lo) if rel == ">" else (p_lo, p_hi)
-    return Check(name, "direction", e, (lo, hi), pred_s, v, why, p_support=p_s, p_refute=p_r,
-                 mde=_mde(s_lo, s_hi, dof), **meta)
+    return meta.check(name, "direction", e, (lo, hi), pred_s, v, why, p_support=p_s, p_refute=p_r,
+                      mde=_mde(s_lo, s_hi, dof))
 
 
-def check_precondition(name: str, ok: bool, reason: str, details: dict | None = None, *,
-                       cell: dict | None = None) -> Check:
+def check_precondition(name: str, ok: bool, reason: str, details: dict[str, Any] | None = None, *,
+                       cell: dict[str, Any] | None = None) -> Check:
     """A condition the measurement needs (e.g. "the estimator passed its ground-truth validation").
 
     A failed precondition makes the claim (or its cell) inconclusive, never refuted.
@@ -225,7 +252,7 @@ class Decision:
     regimes: RegimeMap | None
 
 
-def _cell_key(c: Check) -> tuple:
+def _cell_key(c: Check) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in c.cell.items()))
 
 
@@ -277,7 +304,7 @@ def decide(checks: Sequence[Check], axes: Sequence[str] = (), condition: str = "
     regimes = None
     if axes:
         shared = [c for c in checks if not c.cell]
-        groups: dict[tuple, list[Check]] = {}
+        groups: dict[tuple[tuple[str, str], ...], list[Check]] = {}
         for c in checks:
             if c.cell:
                 groups.setdefault(_cell_key(c), []).append(c)
