@@ -7,12 +7,13 @@ a constructor of :mod:`~ibnorm_verify.verification.verdict`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_ci", "linear_fit_ci", "t_quantile"]
+__all__ = ["mean_ci", "linear_fit_ci", "t_quantile", "MeanCI", "mean_se_ci"]
 
 
 def t_quantile(level: float, dof: int | None) -> float:
@@ -32,6 +33,41 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, tuple[
     se = float(v.std(ddof=1) / math.sqrt(v.size))
     h = t_quantile(level, v.size - 1) * se
     return m, (m - h, m + h)
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A mean over replicates with its Student-t interval, standard error and degrees of freedom.
+
+    ``check_kwargs()`` gives the keywords the check constructors of
+    :mod:`~ibnorm_verify.verification.verdict` take (``se``, ``dof``, ``replicates``), so a check's
+    p-values and minimum detectable effect come from the same standard error as its interval.
+    """
+
+    estimate: float
+    ci: tuple[float, float]
+    se: float
+    dof: int
+    n: int
+
+    def check_kwargs(self) -> dict:
+        return {"se": self.se, "dof": self.dof, "replicates": self.n}
+
+
+def mean_se_ci(values: Iterable[float], level: float = 0.95) -> MeanCI:
+    """Mean, Student-t interval and standard error over replicates (the unit: one value per replicate).
+
+    Unlike :func:`mean_ci`, fewer than two values give a NaN interval and standard error (a check built
+    from them is inconclusive), never a degenerate interval that would decide.
+    """
+    v = np.asarray(list(values), dtype=float)
+    if v.size < 2:
+        m = float(v.mean()) if v.size else math.nan
+        return MeanCI(m, (math.nan, math.nan), math.nan, 0, int(v.size))
+    m = float(v.mean())
+    se = float(v.std(ddof=1) / math.sqrt(v.size))
+    h = t_quantile(level, v.size - 1) * se
+    return MeanCI(m, (m - h, m + h), se, int(v.size - 1), int(v.size))
 
 
 def linear_fit_ci(x: Sequence[float], y: Sequence[float], level: float = 0.95) -> dict:
