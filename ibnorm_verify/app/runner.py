@@ -1,73 +1,30 @@
-"""Run claims: resolve scale/params/seeds/device, use the cache, show progress, write results atomically.
+"""Run claims from a validated configuration: cache, progress, a record per claim, results after every claim.
 
-After *every* claim the current ``results.json`` and ``report.md`` are rewritten (atomically), so an
-interrupted run keeps what it finished; the claim cache then lets a re-run skip finished claims and the
-item cache lets a claim's sweep resume mid-way.
+:func:`run_claims` takes a :class:`~ibnorm_verify.app.config.RunConfig` (validated once by
+:func:`~ibnorm_verify.app.config.resolve`) or an already :class:`~ibnorm_verify.app.config.ResolvedRun`.
+After *every* claim the results files are published (atomically, merged with a concurrent run's under
+a lock: :mod:`ibnorm_verify.app.publish`), so an interrupted run keeps what it finished; the claim
+cache then lets a re-run skip finished claims (keeping their original timing) and the item cache lets
+a claim's sweep resume mid-way. At the end the figures are drawn and the report written once more
+with them.
 """
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-from ..verification.cache import ClaimCache, ItemCache, claim_key, code_version
-from ..verification.claims import REGISTRY, get_claim
+from ..verification.cache import ClaimCache, ItemCache, claim_key
 from ..verification.claims.base import Context
 from ..verification.evidence import Evidence
 from ..verification.executors import make_executor
 from ..verification.verdict import check_not_measured
+from .config import DEFAULT_SEEDS, SCALES, ConfigError, ResolvedClaim, ResolvedRun, RunConfig, resolve
+from .publish import draw_figures, publish
+from .records import environment, kernel_record, now_iso
 
-__all__ = ["SCALES", "DEFAULT_SEEDS", "RunConfig", "run_claims", "ProgressPrinter"]
-
-SCALES = ("tiny", "quick", "full")   # tiny: smoke tests / dry-runs only (not evidence)
-DEFAULT_SEEDS = {"tiny": 2, "quick": 3, "full": 5}
-
-
-@dataclass
-class RunConfig:
-    claims: Sequence[str] = ()
-    scale: str = "quick"
-    params: dict = field(default_factory=dict)   # "KEY=VALUE" overrides, applied to every selected claim
-    seeds: int | None = None
-    device: str = "cpu"
-    out: str | os.PathLike = "results"
-    executor: str = "serial"
-    use_cache: bool = True
-    quiet: bool = False
-    figures: bool = True          # draw the figures into DIR/figures at the end (report.md/.html embed them)
-
-    def validate(self) -> list[str]:
-        from ..verification.executors import parse_executor_spec
-
-        parse_executor_spec(self.executor)
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
-        ids = list(self.claims) or list(REGISTRY)
-        for cid in ids:
-            get_claim(cid)
-        if self.seeds is not None and self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
-        if self.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError("--device cuda requested but no CUDA device is available")
-        # every override must be a parameter of at least one selected claim; each claim validates its own
-        for key in self.params:
-            if not any(key in get_claim(cid).param_spec() for cid in ids):
-                known = sorted({p for cid in ids for p in get_claim(cid).param_spec()})
-                raise ValueError(f"--param {key}: no selected claim has this parameter; known: {', '.join(known)}")
-        for cid in ids:
-            claim = get_claim(cid)
-            claim.resolve_params(self.scale, {k: v for k, v in self.params.items() if k in claim.param_spec()})
-        return ids
+__all__ = ["SCALES", "DEFAULT_SEEDS", "RunConfig", "ResolvedRun", "run_claims", "ProgressPrinter", "claim_record"]
 
 
 class ProgressPrinter:
@@ -89,7 +46,7 @@ class ProgressPrinter:
         self._emit(f"{self.prefix}  {100 * max(0.0, min(1.0, frac)):3.0f}%  {msg}  ({now - self.t0:.1f}s)")
 
     def done(self, ev: Evidence) -> None:
-        tag = " (cached)" if ev.cached else ""
+        tag = " (from the cache)" if ev.cached else ""
         self._emit(f"{self.prefix}  -> {ev.verdict.value}{tag}  ({ev.runtime_s:.1f}s)")
 
     def _emit(self, line: str) -> None:
@@ -104,72 +61,82 @@ def _crash_evidence(claim, ctx: Context, exc: BaseException) -> Evidence:
     return ev
 
 
-def run_meta(cfg: RunConfig, executor_name: str) -> dict:
-    import torch
-
-    return {
-        "command": "ibnorm-verify " + " ".join(sys.argv[1:]) if sys.argv and "ibnorm" in sys.argv[0] else None,
-        "scale": cfg.scale, "device": cfg.device, "executor": executor_name, "code_version": code_version(),
-        "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+def claim_record(rc: ResolvedClaim, run: ResolvedRun, started: str, runtime_s: float, run_started: str) -> dict:
+    """The record of one claim run (see :mod:`ibnorm_verify.app.records`)."""
+    return {"started": started, "runtime_s": runtime_s, "cached": False, "overrides": dict(rc.overrides),
+            "kernel": kernel_record(run.device), "command": run.command, "run_started": run_started}
 
 
-def run_claims(cfg: RunConfig, on_update: Callable[[list[Evidence], dict], None] | None = None) -> tuple[list[Evidence], dict]:
-    """Run the selected claims; returns (evidence list, run metadata).
+def _run_one(rc: ResolvedClaim, run: ResolvedRun, ctx: Context, cache: ClaimCache | None,
+             run_started: str) -> tuple[Evidence, dict]:
+    key = claim_key(rc.id, rc.params, list(run.seeds), run.scale, run.device)
+    hit = cache.get(rc.id, key) if cache is not None else None
+    if hit is not None:
+        ev = hit.evidence
+        ev.cached = True
+        record = {**hit.record, "cached": True, "cache_key": key}
+        return ev, record
+    started, t0 = now_iso(), time.perf_counter()
+    try:
+        ev = rc.claim.run(ctx)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # recorded, the run goes on; the CLI exits non-zero
+        ev = _crash_evidence(rc.claim, ctx, exc)
+    ev.runtime_s = time.perf_counter() - t0
+    record = claim_record(rc, run, started, ev.runtime_s, run_started)
+    if cache is not None and ev.ok:
+        cache.put(rc.id, key, ev, record)
+    return ev, record
 
-    Writes DIR/results.json, report.md and report.html after every claim (no figures: cheap), and at the
-    end the full report with the figures in DIR/figures (``meta["figures_failed"]`` names any that could
-    not be drawn, and why).
+
+def run_claims(cfg: RunConfig | ResolvedRun,
+               on_update: Callable[[list[Evidence], dict], None] | None = None) -> tuple[list[Evidence], dict]:
+    """Run the selected claims; returns (this run's Evidence, the run's meta as written to results.json).
+
+    Publishes the results files after every claim and, at the end, the report with the figures
+    (``meta["figures"]``: the PNGs drawn; ``meta["figures_failed"]``: figure -> why it was not drawn).
+    Raises :class:`~ibnorm_verify.app.config.ConfigError` for a bad configuration before anything runs.
     """
-    from .report import write_outputs, write_report
-
-    ids = cfg.validate()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    n_seeds = cfg.seeds if cfg.seeds is not None else DEFAULT_SEEDS[cfg.scale]
-    seeds = list(range(n_seeds))
-    cache = ClaimCache(out / "cache") if cfg.use_cache else None
-    items = ItemCache(out / "cache") if cfg.use_cache else None
-    executor = make_executor(cfg.executor)
-    meta = run_meta(cfg, executor.name)
-    printer = ProgressPrinter(cfg.quiet)
+    run = cfg if isinstance(cfg, ResolvedRun) else resolve(cfg)
+    out = run.out
+    cache = ClaimCache(out / "cache") if run.use_cache else None
+    items = ItemCache(out / "cache") if run.use_cache else None
+    try:  # before the first claim: a cluster that cannot be used stops the run here
+        executor = make_executor(run.executor)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise ConfigError(f"--executor {run.executor}: {e}") from e
+    run_started = now_iso()
+    meta: dict = {"schema": "ibnorm-verify results", "command": run.command, "started": run_started,
+                  "executor": executor.name, "config": run.record(), "environment": environment(), "claims": {}}
+    printer = ProgressPrinter(run.quiet)
     results: list[Evidence] = []
     t_start = time.perf_counter()
     try:
-        for i, cid in enumerate(ids, 1):
-            claim = get_claim(cid)
-            params = claim.resolve_params(cfg.scale, {k: v for k, v in cfg.params.items() if k in claim.param_spec()})
-            key = claim_key(cid, params, seeds, cfg.scale, cfg.device)
-            ctx = Context(params=params, seeds=seeds, scale=cfg.scale, device=cfg.device, progress=printer,
-                          executor=executor, item_cache=items, claim_id=cid)
-            printer.start(i, len(ids), cid)
-            ev = cache.get(cid, key) if cache is not None else None
-            if ev is not None:
-                ev.cached = True
-            else:
-                t0 = time.perf_counter()
-                try:
-                    ev = claim.run(ctx)
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # recorded, the run goes on; the CLI exits non-zero
-                    ev = _crash_evidence(claim, ctx, exc)
-                ev.runtime_s = time.perf_counter() - t0
-                if cache is not None and ev.ok:
-                    cache.put(cid, key, ev)
+        for i, rc in enumerate(run.claims, 1):
+            ctx = Context(params=rc.params, seeds=list(run.seeds), scale=run.scale, device=run.device,
+                          progress=printer, executor=executor, item_cache=items, claim_id=rc.id)
+            printer.start(i, len(run.claims), rc.id)
+            ev, record = _run_one(rc, run, ctx, cache, run_started)
             results.append(ev)
+            meta["claims"][rc.id] = record
             printer.done(ev)
             meta["elapsed_s"] = time.perf_counter() - t_start
-            write_outputs(out, results, meta)
+            publish(out, results, meta)
             if on_update:
                 on_update(results, meta)
     finally:
         executor.close()
     meta["elapsed_s"] = time.perf_counter() - t_start
-    if cfg.figures and not cfg.quiet:
-        print("drawing figures ...", file=sys.stderr, flush=True)
-    files = write_report(out, results, meta, figures=cfg.figures)
-    meta["figures"] = [str(p) for p in files["figures"]]
-    meta["figures_failed"] = files["figures_failed"]
+    if run.figures:
+        if not run.quiet:
+            print("drawing figures ...", file=sys.stderr, flush=True)
+        merged, _ = publish(out, results, meta)          # the figures show every claim in the directory
+        figures = draw_figures(merged, out / "figures")
+        meta["figures"] = [str(f.png) for f in figures.refs]
+        meta["figures_failed"] = dict(figures.failed)
+        publish(out, results, meta, figures)
+    else:
+        meta["figures"], meta["figures_failed"] = [], {}
+        publish(out, results, meta)
     return results, meta

@@ -1,9 +1,18 @@
-"""One script per figure; each reads the Evidence the claims produced (nothing is computed twice).
+"""The paper's figures as pure functions of Evidence: no runner, no command line, nothing computed twice.
 
-Every ``paper_figures/fig_<name>.py`` has ``CLAIMS`` (the claim ids it reads), ``CAPTION``,
-``make(evidence_by_id, out_dir) -> list[Path]`` (PNG and PDF) and ``main()`` (``--results DIR`` reads a
-cached ``results.json``; otherwise it runs its claims; ``--dry-run`` runs them at the tiny scale).
-``python -m ibnorm_verify.paper_figures --all --out DIR`` makes all of them; see ``docs/figures.md``.
+Every ``paper_figures/fig_<name>.py`` declares
+
+* ``CLAIMS``: the claim ids it reads;
+* ``READS``: ``{claim_id: ("series name", ...)}``, the :class:`~ibnorm_verify.verification.evidence.Series`
+  it reads from each claim (checked against the series each claim declares by ``tests/test_contract.py``);
+* ``CAPTION`` (and optionally ``SECTION``: the report section it belongs to, default its first claim);
+* ``make(evidence_by_id, out_dir) -> list[Path]``: draws the figure (PNG, and PDF unless
+  ``PAPER_FIGURES_FORMATS=png``) from ``{claim_id: Evidence}``; raises
+  :class:`~ibnorm_verify.paper_figures.base.FigureDataError` naming what is missing instead of drawing
+  an empty figure.
+
+Drawing the figures of a finished run is the application's job (``ibnorm-verify figures --results DIR
+--out DIR``, or the end of every run); this package only draws. See ``docs/figures.md``.
 """
 from __future__ import annotations
 
@@ -12,27 +21,27 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .base import FigureDataError, evidence_index
 
-__all__ = ["FIGURES", "FigureDataError", "FigureRun", "figure_module", "claims_for", "make_all",
-           "figures_for_claim", "evidence_index"]
+__all__ = ["FIGURES", "FigureDataError", "FigureRun", "figure_module", "claims_for", "figures_for", "reads",
+           "section_of", "make_all", "evidence_index"]
 
-#: the figure scripts, in the order of the issue's list (module suffix after ``fig_``)
+#: the figure modules (suffix after ``fig_``), in the report's order
 FIGURES = (
-    "lipschitz_depth",        # 1. log-Lipschitz vs depth, normalized and not, several gains
-    "reduction_k",            # 2. reduction vs K with the product-of-sigma prediction
-    "phase_diagram",          # 3. gain x K phase diagram
-    "loss_smoothness",        # 4. loss smoothness vs K
-    "training_statistics",    # 5. normalizer input variances and weight norms during training
-    "bound_gap",              # 6. capacity bound vs measured generalization gap
-    "information_plane",      # 7. information plane per normalizer
-    "ib_lambda",              # 8. IB value vs lambda
-    "nuisance",               # 9. nuisance suppression
-    "accuracy",               # 10. accuracy with CIs and lambda sensitivity
-    "estimator_validation",   # 11. estimated vs true MI (and Lipschitz ground truth)
-    "norm_jacobian",          # 12. one normalizer's Jacobian norm vs |gamma|/sqrt(var+eps)
+    "lipschitz_depth",        # log-Lipschitz vs depth, normalized and not, several gains
+    "reduction_k",            # reduction vs K with the product-of-sigma prediction
+    "phase_diagram",          # gain x K phase diagram
+    "loss_smoothness",        # loss smoothness vs K
+    "training_statistics",    # normalizer input variances and weight norms during training
+    "bound_gap",              # capacity bound vs measured generalization gap
+    "information_plane",      # information plane per normalizer
+    "ib_lambda",              # IB value vs lambda
+    "nuisance",               # nuisance suppression
+    "accuracy",               # accuracy with CIs and lambda sensitivity
+    "estimator_validation",   # every estimator's ground-truth rows
+    "norm_jacobian",          # one normalizer's Jacobian norm vs |gamma|/sqrt(var+eps)
 )
 
 
@@ -43,25 +52,34 @@ def figure_module(name: str) -> ModuleType:
 
 
 def claims_for(names: Sequence[str] = FIGURES) -> list[str]:
-    """The claim ids the given figures read (in registry order, no duplicates)."""
+    """The claim ids the given figures read (first-seen order, no duplicates)."""
     ids: list[str] = []
     for n in names:
         ids += [c for c in figure_module(n).CLAIMS if c not in ids]
-    try:
-        from ibnorm_verify.verification.claims import CLAIM_IDS
-    except ImportError:  # pragma: no cover
-        return ids
-    return [c for c in CLAIM_IDS if c in ids]
+    return ids
 
 
-def figures_for_claim(claim_id: str) -> list[str]:
-    """The figures drawn (mainly) from ``claim_id``: those whose first claim it is."""
-    return [n for n in FIGURES if figure_module(n).CLAIMS[:1] == (claim_id,)]
+def figures_for(claim_ids: Iterable[str]) -> list[str]:
+    """The figures that read at least one of ``claim_ids`` (in :data:`FIGURES` order)."""
+    have = set(claim_ids)
+    return [n for n in FIGURES if set(figure_module(n).CLAIMS) & have]
+
+
+def reads(name: str) -> dict[str, tuple[str, ...]] | None:
+    """The figure's ``READS`` declaration, or None for a figure that does not declare it yet."""
+    r = getattr(figure_module(name), "READS", None)
+    return None if r is None else {cid: tuple(series) for cid, series in r.items()}
+
+
+def section_of(name: str) -> str:
+    """The report section a figure belongs to: its ``SECTION``, else its first claim."""
+    mod = figure_module(name)
+    return getattr(mod, "SECTION", None) or mod.CLAIMS[0]
 
 
 @dataclass
 class FigureRun:
-    """What ``make_all`` did: ``made[name] = [png, pdf]``, ``failed[name] = reason``."""
+    """What :func:`make_all` did: ``made[name] = [png, pdf]``, ``failed[name] = reason``."""
 
     made: dict = field(default_factory=dict)
     failed: dict = field(default_factory=dict)
@@ -90,7 +108,7 @@ def make_all(evidence_by_id: Mapping | Sequence, out_dir: str | Path, names: Seq
             if strict:
                 raise
             run.failed[name] = str(e)
-        except Exception as e:  # a bug in a figure script must not lose the others; it is reported
+        except Exception as e:  # a bug in one figure must not lose the others; it is reported
             if strict:
                 raise
             run.failed[name] = f"{type(e).__name__}: {e} | " + traceback.format_exc(limit=3).replace("\n", " ")[-600:]

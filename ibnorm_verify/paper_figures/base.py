@@ -1,25 +1,26 @@
-"""What every figure script shares: reading Evidence, failing loudly on missing data, a common CLI.
+"""What every figure module shares: reading Evidence, failing loudly on missing data, plotting helpers.
 
-A figure never computes a result: it reads the ``arrays`` / ``validation`` / ``measured`` of the
-:class:`~ibnorm_verify.verification.evidence.Evidence` a claim produced (from a cached ``results.json``, or from
-running the claim). When the data it needs is not there, :class:`FigureDataError` says which claim
-and which keys, rather than drawing an empty figure.
+A figure never computes a result: it reads the ``series`` / ``validation`` / ``checks`` of the
+:class:`~ibnorm_verify.verification.evidence.Evidence` a claim produced (handed to it by the application,
+from a run or a ``results.json``). When the data it needs is not there, :class:`FigureDataError` says
+which claim and which series, rather than drawing an empty figure. The ``arrays`` helpers
+(:func:`get_arrays`, :func:`columns`, :func:`grid`, :func:`slash_arrays`) serve figures of claims not
+yet converted to :class:`~ibnorm_verify.verification.evidence.Series` and go once every claim is.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-import tempfile
-from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..verification.stats import mean_ci
+from . import style
+
 __all__ = ["FigureDataError", "evidence_index", "get_evidence", "require_series", "get_arrays", "as_array",
-           "load_evidence",
-           "run_evidence", "figure_main", "build_parser"]
+           "figure_main"]
 
 
 class FigureDataError(LookupError):
@@ -74,58 +75,13 @@ def get_arrays(ev, keys: Sequence[str], figure: str, optional: Sequence[str] = (
     return out
 
 
-def load_evidence(results: str | Path) -> dict:
-    """``{claim_id: Evidence}`` from a ``results.json`` (or the directory holding it)."""
-    from ibnorm_verify.app.report import load_results
-
-    evidence, _meta = load_results(results)
-    return evidence_index(evidence)
-
-
-def run_evidence(claim_ids: Sequence[str], *, scale: str = "quick", out: str | Path | None = None,
-                 seeds: int | None = None, executor: str = "serial", quiet: bool = False) -> dict:
-    """Run the claims through the public runner (cached under ``out``) and index their Evidence."""
-    from ibnorm_verify.app.runner import RunConfig, run_claims
-
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="paper_figures-"))
-    evidence, _meta = run_claims(RunConfig(claims=list(dict.fromkeys(claim_ids)), scale=scale, seeds=seeds,
-                                           out=out, executor=executor, quiet=quiet))
-    return evidence_index(evidence)
-
-
-def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--results", metavar="DIR", help="read cached Evidence from DIR/results.json instead of running")
-    p.add_argument("--dry-run", action="store_true", help="run the claims at the tiny smoke-test scale (not evidence)")
-    p.add_argument("--scale", choices=("tiny", "quick", "full"), default=None,
-                   help="scale when running the claims (default quick; --dry-run means tiny)")
-    p.add_argument("--executor", default="serial", help="serial, process[=N], dask or dask=ADDRESS")
-    p.add_argument("--out", metavar="DIR", default="figures", help="output directory (default ./figures)")
-    p.add_argument("--quiet", action="store_true", help="no claim progress lines")
-    return p
-
-
-def resolve_evidence(args, claim_ids: Sequence[str]) -> dict:
-    """Evidence for ``claim_ids``: from ``--results`` if given, else by running them (cache in OUT/_results)."""
-    if args.results:
-        return load_evidence(args.results)
-    scale = "tiny" if args.dry_run else (args.scale or "quick")
-    return run_evidence(claim_ids, scale=scale, out=Path(args.out) / "_results", executor=args.executor,
-                        quiet=args.quiet)
-
-
 def figure_main(module: ModuleType, argv: Sequence[str] | None = None) -> int:
-    """The ``main()`` of one figure script: get the Evidence, call ``module.make``, print the paths."""
-    args = build_parser(f"python -m {module.__name__}", (module.__doc__ or "").split("\n\n")[0]).parse_args(argv)
-    evidence = resolve_evidence(args, module.CLAIMS)
-    try:
-        paths = module.make(evidence, args.out)
-    except FigureDataError as e:
-        print(f"{module.__name__}: cannot make the figure: {e}", file=sys.stderr)
-        return 1
-    for p in paths:
-        print(p)
-    return 0
+    """Transitional: figure modules no longer run claims or read results themselves. Draw a finished
+    run's figures with the application (``ibnorm-verify figures --results DIR --only NAME``)."""
+    name = module.__name__.rpartition(".fig_")[2]
+    print(f"{module.__name__} is a pure figure function; draw it with\n"
+          f"    ibnorm-verify figures --results DIR --only {name} --out DIR", file=sys.stderr)
+    return 2
 
 
 # ---------------------------------------------------------------------------------- typed series
@@ -169,8 +125,6 @@ def columns(ev, keys: Sequence[str], figure: str, optional: Sequence[str] = ()) 
 def mean_ci_by(x, y, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Group ``y`` by the distinct values of ``x`` (e.g. over seeds): ``(xs, mean, lo, hi)`` with a
     Student-t interval (:func:`ibnorm_verify.verification.verdict.mean_ci`). Non-finite ``y`` are dropped."""
-    from ibnorm_verify.verification.stats import mean_ci
-
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     xs = np.unique(x[np.isfinite(x)])
     m, lo, hi = [], [], []
@@ -183,8 +137,6 @@ def mean_ci_by(x, y, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def plot_mean_ci(ax, x, y, *, label: str, i: int | str = 0, style_index: int = 0, fill: bool = True, **kw):
     """Mean over repeats at each x with a 95% CI band (or error bars when ``fill=False``)."""
-    from . import style
-
     xs, m, lo, hi = mean_ci_by(x, y)
     if xs.size == 0:
         raise FigureDataError(f"no finite values for {label!r}")
@@ -223,8 +175,6 @@ def grid(ev, key: str, figure: str, shape: tuple | None = None) -> np.ndarray:
 
 def seed_stats(mat, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of a (seeds, points) matrix: mean and Student-t CI over the seeds (finite values only)."""
-    from ibnorm_verify.verification.stats import mean_ci
-
     mat = np.atleast_2d(np.asarray(mat, dtype=float))
     out = [mean_ci(col[np.isfinite(col)].tolist(), level) for col in mat.T]
     return (np.asarray([m for m, _ in out]), np.asarray([ci[0] for _, ci in out]),
@@ -235,8 +185,6 @@ def plot_seeds(ax, x, mat, *, label: str, i: int | str = 0, style_index: int = 0
     """Mean over seeds (rows of ``mat``) against ``x`` with a shaded 95% CI; ``band=(lo_mat, hi_mat)``
     shades instead the range over seeds from the smallest lower bound to the largest upper bound (for
     quantities known as a bracket [lower, upper])."""
-    from . import style
-
     m, lo, hi = seed_stats(mat)
     if not np.isfinite(m).any():
         raise FigureDataError(f"no finite values for {label!r}")

@@ -20,12 +20,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import ibnorm
+
 from .evidence import Evidence, to_jsonable
 from .io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["CACHE_FORMAT", "code_version", "claim_key", "ClaimCache", "ItemCache", "CachedClaim"]
 
 _SOURCE_SUFFIXES = (".py", ".c", ".h")
+_SUITE_ROOT = Path(__file__).resolve().parents[1]
 #: layout of a cache entry (bump to invalidate every entry of an older layout)
 CACHE_FORMAT = 2
 
@@ -33,14 +36,11 @@ CACHE_FORMAT = 2
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """sha256 (16 hex) over the sources (Python and the C kernel) of ``ibnorm`` and ``ibnorm_verify``."""
-    import ibnorm
-    import ibnorm_verify
-
     h = hashlib.sha256()
-    for pkg in (ibnorm, ibnorm_verify):
-        root = Path(pkg.__file__).resolve().parent
+    # the ibnorm_verify root is two floors up from this file: found by path, not imported (floors point down)
+    for name, root in (("ibnorm", Path(ibnorm.__file__).resolve().parent), ("ibnorm_verify", _SUITE_ROOT)):
         for f in sorted(p for p in root.rglob("*") if p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts):
-            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}".encode())
+            h.update(f"{name}/{f.relative_to(root).as_posix()}".encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
 

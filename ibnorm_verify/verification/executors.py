@@ -14,15 +14,56 @@ installed at the same code version (:func:`ibnorm_verify.verification.cache.code
 Dask and process workers are separate Python processes: the swept ``fn`` must be a module-level
 function of an importable module, and items/results picklable. Scripts that create a ``dask`` or
 ``process`` executor need the usual ``if __name__ == "__main__":`` guard (processes are spawned).
+
+Local process workers die with their parent: each one asks the kernel for SIGKILL when its parent
+dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also runs a watchdog thread that exits once its
+parent pid changes (every POSIX system), so a SIGKILL of the run orphans neither the workers nor,
+once they are gone, multiprocessing's resource tracker (which exits when the last holder of its pipe
+does).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import logging
 import os
+import signal
+import sys
+import threading
+import time
 from typing import Any, Callable, Sequence
 
-__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "make_executor", "parse_executor_spec"]
+__all__ = ["Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "make_executor", "parse_executor_spec",
+           "die_with_parent", "check_reachable"]
+
+#: how often a process worker's watchdog looks at its parent pid (seconds)
+WATCHDOG_INTERVAL_S = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    while True:
+        if os.getppid() != parent_pid:  # re-parented: the run that started us is gone
+            os._exit(1)
+        time.sleep(interval)
+
+
+def die_with_parent(parent_pid: int, interval: float = WATCHDOG_INTERVAL_S) -> None:
+    """Initializer of a local worker process: end this process when ``parent_pid`` ends.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (the kernel kills us at once). Everywhere: a daemon
+    thread that exits the process once ``os.getppid()`` is no longer ``parent_pid`` (the parent died
+    before the prctl, or the platform has no prctl)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc symbol: the watchdog still runs
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid, interval), daemon=True,
+                     name="ibnorm-verify-parent-watchdog").start()
 
 
 class Executor:
@@ -98,7 +139,7 @@ class PoolExecutor(Executor):
 
     def close(self) -> None:
         try:
-            self.pool.shutdown(wait=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
         finally:
             for obj in self._owner:
                 obj.close()
@@ -149,6 +190,28 @@ def parse_executor_spec(spec: str | None) -> tuple[str, str]:
     return kind, arg
 
 
+def check_reachable(spec: str | None, timeout: float = 3.0) -> None:
+    """For ``dask=ADDRESS``: open (and close) a TCP connection to the scheduler, so that a wrong address
+    is a clear ``ValueError`` before anything runs (other specs: nothing to check)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    kind, arg = parse_executor_spec(spec)
+    if kind != "dask" or not arg:
+        return
+    url = urlsplit(arg if "://" in arg else f"tcp://{arg}")
+    try:
+        host, port = url.hostname, url.port
+    except ValueError as e:
+        raise ValueError(f"dask={arg}: {e}") from None
+    if not host or port is None:
+        raise ValueError(f"dask=ADDRESS needs a host and a port, like tcp://host:8786; got {arg!r}")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"cannot reach the Dask scheduler at {arg!r}: {e.strerror or e}") from None
+
+
 def _worker_code_version() -> str:  # runs on each Dask worker
     from ibnorm_verify.verification.cache import code_version
 
@@ -182,8 +245,9 @@ def make_executor(spec: str | None) -> Executor:
         workers = int(arg) if arg else max(1, (os.cpu_count() or 1))
         import multiprocessing as mp
 
-        return PoolExecutor(cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")),
-                            f"process={workers}")
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                      initializer=die_with_parent, initargs=(os.getpid(),))
+        return PoolExecutor(pool, f"process={workers}")
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - depends on the environment
