@@ -1,7 +1,15 @@
 """The claim registry: claim id -> Claim, for the 12 ids fixed by DESIGN.md section 4."""
 from __future__ import annotations
 
-from . import capacity, information, normalizers, training
+from . import (
+    cap_normalization_exponential_reduction,
+    cap_unnormalized_exponential_input,
+    cap_unnormalized_exponential_params,
+    capacity,
+    information,
+    normalizers,
+    training,
+)
 from .base import Claim, Context, Param
 
 CLAIM_IDS = (
@@ -20,8 +28,9 @@ CLAIM_IDS = (
 )
 
 REGISTRY: dict[str, Claim] = {}
-for _module in (normalizers, capacity, information, training):
-    for _claim in _module.CLAIMS:
+for _module in (normalizers, cap_unnormalized_exponential_input, cap_unnormalized_exponential_params,
+                cap_normalization_exponential_reduction, capacity, information, training):
+    for _claim in getattr(_module, "CLAIMS", None) or [_module.CLAIM]:
         if _claim.id in REGISTRY:
             raise RuntimeError(f"duplicate claim id {_claim.id}")
         REGISTRY[_claim.id] = _claim

@@ -1,10 +1,12 @@
-"""Controlled networks for the capacity experiments (arXiv 2511.00958, ``shared/papers/capacity.md``).
+"""Controlled networks for the capacity experiments (arXiv 2511.00958; ``docs/papers/capacity.md``).
 
 One factory, :func:`build_network`, builds MLPs and convolutional nets from a :class:`NetConfig`:
 depth L, width d, weight gain g (orthogonal or Gaussian init scaled by g), activation (identity, ReLU,
-tanh), a normalizer (none, LN, BN, GN, RMSNorm, any IBNorm compression/order), the placement (after
-every k-th layer, giving K = L // k normalizers) and residual connections. The same config (seed
-included) gives the same network, bit for bit.
+tanh), a normalizer grouping (none, or one of :data:`ibnorm.groupings.GROUPINGS`: layer, rms, batch,
+group, instance; any IBNorm compression/order), the placement (after every k-th layer, giving
+K = L // k normalizers) and residual connections. The same config (seed included) gives the same
+network, bit for bit, and the weights do not depend on the normalizer (the generator draws only the
+weights), so ``norm="none"`` with the same seed is the same net without its normalizers.
 
 The model is an ``nn.Sequential`` of :class:`Block` s, in order. A block is
 
@@ -15,7 +17,16 @@ with ``layer`` an ``nn.Linear`` or a circular-padded ``nn.Conv2d`` and ``norm`` 
 ``ibnorm.nn`` module (``compression="identity"`` is the exact torch LN/BN/GN/RMSNorm; row-wise IB
 layers use ``backend="composite"``, the reference composite, because the smoothness estimator's
 Hessian-vector products need double backward, which the fused ops do not have). The last block
-has no activation. The Lipschitz estimator walks these blocks to multiply per-layer factors.
+has no activation.
+
+Two realistic architectures for the regime sweeps, built from the same init rule:
+
+* :class:`ResNetStyle`: the ResNet-18 layout of He et al. 2016 (arXiv 1512.03385): a 3x3 stem, basic
+  blocks ``conv-norm-act-conv-norm (+ shortcut) -> act`` in four stages of two blocks (widths w, 2w,
+  4w, 8w, stride 2 at each stage start, 1x1 conv + norm shortcuts), global average pooling and a linear
+  head; ``blocks`` (1..8) keeps the first blocks of that plan (8 = ResNet-18).
+* :class:`PreNormTransformer`: pre-norm transformer blocks ``h + Attn(norm(h))``, ``h + MLP(norm(h))``
+  (GPT-2 / nanoGPT layout, Radford et al. 2019) on token inputs (N, T, D), with a final norm.
 
 Init:
 * ``"orthogonal"``: ``W = g Q`` with Q (semi-)orthogonal, so ``||W||_2 = g`` exactly. For convs the
@@ -30,20 +41,39 @@ BatchNorm: every estimator in this suite evaluates models in eval mode (per-samp
 """
 from __future__ import annotations
 
+import copy
+import math
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from ibnorm.compression import get_compression, validate_lam
+from ibnorm.groupings import spec_of
 from ibnorm.nn import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm
 
 __all__ = ["NetConfig", "Block", "build_network", "calibrate_batchnorm", "blocks", "NORMS", "ACTIVATIONS",
-           "INITS"]
+           "INITS", "LEGACY_NORMS", "canonical_norm", "make_normalizer", "ResNetStyle", "PreNormTransformer",
+           "without_normalizers", "normalizer_modules", "normalizer_scales", "init_weight"]
 
-NORMS = ("none", "ln", "bn", "gn", "rms")
+#: normalizer groupings of the controlled nets: "none" or an ibnorm.groupings name
+NORMS = ("none", "layer", "rms", "batch", "group", "instance")
+#: the pre-vocabulary short names, accepted with a DeprecationWarning and mapped to the groupings
+LEGACY_NORMS = {"ln": "layer", "bn": "batch", "gn": "group"}
 ACTIVATIONS = ("identity", "relu", "tanh")
 INITS = ("orthogonal", "gaussian")
+
+
+def canonical_norm(norm: str) -> str:
+    """The grouping name of ``norm`` (legacy ``ln``/``bn``/``gn`` warn and map); ``ValueError`` otherwise."""
+    if norm in LEGACY_NORMS:
+        warnings.warn(f"norm={norm!r} is a legacy name; use {LEGACY_NORMS[norm]!r} (ibnorm.groupings)",
+                      DeprecationWarning, stacklevel=3)
+        return LEGACY_NORMS[norm]
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    return norm
 
 
 @dataclass(frozen=True)
@@ -55,7 +85,7 @@ class NetConfig:
         width: hidden width d (channels for ``conv=True``).
         gain: weight gain g > 0.
         activation: "identity" | "relu" | "tanh" (not applied after the last layer).
-        norm: "none" | "ln" | "bn" | "gn" | "rms".
+        norm: "none" or a grouping: "layer" | "rms" | "batch" | "group" | "instance" (conv only).
         every: a normalizer follows layer i when ``i % every == 0`` (K = depth // every of them).
         residual: add the block input to the block output where the shapes agree.
         init: "orthogonal" | "gaussian".
@@ -64,7 +94,7 @@ class NetConfig:
         conv: build 3x3 circular convs on (N, C, image_size, image_size) instead of linear layers.
         image_size: spatial size for convs.
         eps: normalizer epsilon (RMSNorm: ``None`` means torch's default ``finfo.eps``).
-        groups: number of groups for "gn".
+        groups: number of groups for "group".
         gamma: initial value of every normalizer weight.
         compression, lam, order: the IBNorm variant ("identity" = plain torch normalizer).
         bias: linear/conv biases (default off, so linear chains have exactly known constants).
@@ -94,6 +124,7 @@ class NetConfig:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "norm", canonical_norm(self.norm))
         for name in ("depth", "width", "every", "groups", "image_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -106,20 +137,20 @@ class NetConfig:
             raise ValueError(f"NetConfig.gain must be a finite number > 0, got {self.gain!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.eps is not None and not (self.eps >= 0):
             raise ValueError(f"eps must be >= 0 or None, got {self.eps!r}")
-        if self.norm == "gn":
+        if self.norm == "group":
             for d in self._dims()[1:]:
                 if d % self.groups:
-                    raise ValueError(f"gn: every layer width must be divisible by groups={self.groups}, got {d}")
+                    raise ValueError(f"group: every layer width must be divisible by groups={self.groups}, got {d}")
         if self.conv and self.norm == "rms":
             raise ValueError("rms normalization is only built for MLPs (conv=False)")
+        if not self.conv and self.norm == "instance":
+            raise ValueError("instance normalization needs spatial dims (conv=True)")
         validate_lam(get_compression(self.compression), self.lam)
 
     @property
@@ -167,35 +198,56 @@ class Block(nn.Module):
         return f"act={self.act!r}, residual={self.residual}"
 
 
-def _make_norm(cfg: NetConfig, d: int, dtype: torch.dtype) -> nn.Module:
-    kw = dict(compression=cfg.compression, lam=cfg.lam, order=cfg.order)
-    if cfg.norm == "ln":
-        m = IBLayerNorm(d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, backend="composite", **kw) \
-            if not cfg.conv else IBGroupNorm(1, d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw)
-    elif cfg.norm == "rms":
-        m = IBRMSNorm(d, eps=cfg.eps, dtype=dtype, backend="composite", **kw)
-    elif cfg.norm == "bn":
-        cls = IBBatchNorm2d if cfg.conv else IBBatchNorm1d
-        m = cls(d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw)
-    elif cfg.norm == "gn":
-        m = IBGroupNorm(cfg.groups, d, eps=cfg.eps if cfg.eps is not None else 1e-5, dtype=dtype, **kw)
-    else:  # pragma: no cover - validated in NetConfig
-        raise ValueError(cfg.norm)
+def make_normalizer(grouping: str, d: int, *, conv: bool, eps: float | None = 1e-5, groups: int = 4,
+                    gamma: float = 1.0, compression: str = "identity", lam: float = 1.0,
+                    order: str = "compress_first", dtype: torch.dtype = torch.float64) -> nn.Module:
+    """One normalizer of ``grouping`` for ``d`` features (``conv``: channels of (N, C, H, W)).
+
+    MLP: layer = LayerNorm(d), rms = RMSNorm(d), batch = BatchNorm1d(d), group = GroupNorm(groups, d).
+    Conv: layer = GroupNorm(1, C) (LayerNorm over C, H, W), batch = BatchNorm2d, group = GroupNorm(groups,
+    C), instance = GroupNorm(C, C). ``gamma`` fills the weight, the bias is 0.
+    """
+    grouping = canonical_norm(grouping)
+    kw = dict(compression=compression, lam=lam, order=order)
+    e = 1e-5 if eps is None else eps
+    m: nn.Module
+    if grouping == "layer":
+        m = IBGroupNorm(1, d, eps=e, dtype=dtype, **kw) if conv else \
+            IBLayerNorm(d, eps=e, dtype=dtype, backend="composite", **kw)
+    elif grouping == "rms":
+        if conv:
+            raise ValueError("rms normalization is only built for MLPs")
+        m = IBRMSNorm(d, eps=eps, dtype=dtype, backend="composite", **kw)
+    elif grouping == "batch":
+        m = (IBBatchNorm2d if conv else IBBatchNorm1d)(d, eps=e, dtype=dtype, **kw)
+    elif grouping == "group":
+        m = IBGroupNorm(groups, d, eps=e, dtype=dtype, **kw)
+    elif grouping == "instance":
+        if not conv:
+            raise ValueError("instance normalization needs spatial dims (conv=True)")
+        m = IBGroupNorm(d, d, eps=e, dtype=dtype, **kw)
+    else:
+        raise ValueError(f"no normalizer for grouping {grouping!r}")
     with torch.no_grad():
         if getattr(m, "weight", None) is not None:
-            m.weight.fill_(cfg.gamma)
+            m.weight.fill_(gamma)
         if getattr(m, "bias", None) is not None:
             m.bias.zero_()
     return m
 
 
-def _init_weight(w: Tensor, cfg: NetConfig, gen: torch.Generator) -> None:
-    """In place: ``w`` (out, in) or (out, in, k, k) gets gain * orthogonal / gaussian values."""
+def _make_norm(cfg: NetConfig, d: int, dtype: torch.dtype) -> nn.Module:
+    return make_normalizer(cfg.norm, d, conv=cfg.conv, eps=cfg.eps, groups=cfg.groups, gamma=cfg.gamma,
+                           compression=cfg.compression, lam=cfg.lam, order=cfg.order, dtype=dtype)
+
+
+def init_weight(w: Tensor, init: str, gain: float, gen: torch.Generator) -> None:
+    """In place: ``w`` (out, in) or (out, in, k, k) gets gain * orthogonal / Gaussian values."""
     out_f, in_f = w.shape[0], w.shape[1]
     with torch.no_grad():
-        if cfg.init == "gaussian":
+        if init == "gaussian":
             fan_in = w[0].numel()
-            w.copy_(torch.randn(w.shape, generator=gen, dtype=w.dtype) * (cfg.gain / fan_in ** 0.5))
+            w.copy_(torch.randn(w.shape, generator=gen, dtype=w.dtype) * (gain / fan_in ** 0.5))
             return
         # orthogonal: QR of a Gaussian matrix with the sign fix (Mezzadri 2007) -> Haar (semi-)orthogonal
         n, m = max(out_f, in_f), min(out_f, in_f)
@@ -203,7 +255,7 @@ def _init_weight(w: Tensor, cfg: NetConfig, gen: torch.Generator) -> None:
         q, r = torch.linalg.qr(a)
         q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)          # (n, m), orthonormal columns
         q = q if out_f >= in_f else q.T                              # (out, in)
-        q = (cfg.gain * q).to(w.dtype)
+        q = (gain * q).to(w.dtype)
         if w.dim() == 2:
             w.copy_(q)
         else:  # delta-orthogonal conv kernel
@@ -215,7 +267,7 @@ def _init_weight(w: Tensor, cfg: NetConfig, gen: torch.Generator) -> None:
 def build_network(cfg: NetConfig | None = None, **overrides) -> nn.Sequential:
     """Build the network of ``cfg`` (fields may be overridden by keyword), in eval mode.
 
-    Example: ``build_network(depth=8, width=32, gain=2.0, norm="ln", every=2, seed=0)``.
+    Example: ``build_network(depth=8, width=32, gain=2.0, norm="layer", every=2, seed=0)``.
     Returns an ``nn.Sequential`` of :class:`Block`; input shape (N, in_dim) or (N, C, S, S) for convs.
     """
     cfg = NetConfig(**overrides) if cfg is None else (cfg.with_(**overrides) if overrides else cfg)
@@ -225,11 +277,12 @@ def build_network(cfg: NetConfig | None = None, **overrides) -> nn.Sequential:
     blocks_: list[nn.Module] = []
     for i in range(1, cfg.depth + 1):
         d_in, d_out = dims[i - 1], dims[i]
+        layer: nn.Module
         if cfg.conv:
             layer = nn.Conv2d(d_in, d_out, 3, padding=1, padding_mode="circular", bias=cfg.bias, dtype=dtype)
         else:
             layer = nn.Linear(d_in, d_out, bias=cfg.bias, dtype=dtype)
-        _init_weight(layer.weight, cfg, gen)
+        init_weight(layer.weight, cfg.init, cfg.gain, gen)
         if layer.bias is not None:
             with torch.no_grad():
                 layer.bias.zero_()
@@ -246,6 +299,190 @@ def blocks(model: nn.Module) -> list[Block]:
     if not isinstance(model, nn.Sequential) or not all(isinstance(b, Block) for b in model):
         raise TypeError("expected an nn.Sequential of ibnorm_verify.verification.models.Block (built by build_network)")
     return list(model)
+
+
+# ------------------------------------------------------------------------------ realistic architectures
+
+def _maybe_norm(grouping: str, d: int, conv: bool, dtype: torch.dtype, groups: int = 4) -> nn.Module:
+    if grouping == "none":
+        return nn.Identity()
+    return make_normalizer(grouping, d, conv=conv, groups=math.gcd(groups, d), dtype=dtype)
+
+
+class _BasicBlock(nn.Module):
+    """ResNet basic block: ``act(norm2(conv2(act(norm1(conv1(h))))) + shortcut(h))``."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: str, act: str, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False, dtype=dtype)
+        self.norm1 = _maybe_norm(norm, c_out, True, dtype)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False, dtype=dtype)
+        self.norm2 = _maybe_norm(norm, c_out, True, dtype)
+        self.act = _ACT[act]()
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False, dtype=dtype),
+                                          _maybe_norm(norm, c_out, True, dtype))
+
+    def forward(self, h: Tensor) -> Tensor:
+        z = self.act(self.norm1(self.conv1(h)))
+        return self.act(self.norm2(self.conv2(z)) + self.shortcut(h))
+
+
+class ResNetStyle(nn.Module):
+    """The ResNet-18 layout (see the module docstring), truncated to its first ``blocks`` basic blocks.
+
+    Input (N, in_channels, S, S); output (N, num_classes). ``norm`` is "none" or a conv grouping.
+    """
+
+    PLAN = (1, 1, 2, 2, 4, 4, 8, 8)        # width multiplier of each of the 8 basic blocks of ResNet-18
+
+    def __init__(self, blocks: int = 8, width: int = 8, *, in_channels: int = 3, num_classes: int = 10,
+                 norm: str = "batch", activation: str = "relu", init: str = "gaussian", gain: float = math.sqrt(2),
+                 seed: int = 0, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        if not 1 <= int(blocks) <= len(self.PLAN):
+            raise ValueError(f"blocks must be in [1, {len(self.PLAN)}], got {blocks!r}")
+        norm = canonical_norm(norm)
+        if norm == "rms":
+            raise ValueError("ResNetStyle takes a conv grouping (layer, batch, group, instance) or none")
+        self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False, dtype=dtype)
+        self.stem_norm = _maybe_norm(norm, width, True, dtype)
+        self.act = _ACT[activation]()
+        layers, c = [], width
+        for i in range(int(blocks)):
+            c_out = width * self.PLAN[i]
+            stride = 2 if c_out != c else 1
+            layers.append(_BasicBlock(c, c_out, stride, norm, activation, dtype))
+            c = c_out
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Linear(c, num_classes, bias=False, dtype=dtype)
+        gen = torch.Generator().manual_seed(int(seed))
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                init_weight(m.weight, init, gain, gen)
+        self.eval()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.act(self.stem_norm(self.stem(x)))
+        h = self.blocks(h)
+        return self.head(h.mean(dim=(-2, -1)))
+
+
+class _Attention(nn.Module):
+    """Multi-head self-attention written out (no fused kernel, so forward-mode AD works)."""
+
+    def __init__(self, dim: int, heads: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False, dtype=dtype)
+        self.out = nn.Linear(dim, dim, bias=False, dtype=dtype)
+
+    def forward(self, h: Tensor) -> Tensor:                      # (N, T, D)
+        n, t, d = h.shape
+        q, k, v = self.qkv(h).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // self.heads), dim=-1)   # (N, H, T, T)
+        return self.out((att @ v).transpose(1, 2).reshape(n, t, d))
+
+
+class _PreNormBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, norm: str, activation: str, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.norm1 = _maybe_norm(norm, dim, False, dtype)
+        self.attn = _Attention(dim, heads, dtype)
+        self.norm2 = _maybe_norm(norm, dim, False, dtype)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim, bias=False, dtype=dtype), _ACT[activation](),
+                                 nn.Linear(4 * dim, dim, bias=False, dtype=dtype))
+
+    def forward(self, h: Tensor) -> Tensor:
+        h = h + self.attn(self.norm1(h))
+        return h + self.mlp(self.norm2(h))
+
+
+class PreNormTransformer(nn.Module):
+    """``depth`` pre-norm transformer blocks and a final norm on (N, T, dim) tokens (``norm``: none, layer
+    or rms). Weights: ``init`` with ``gain`` (see :func:`init_weight`)."""
+
+    def __init__(self, depth: int = 2, dim: int = 16, *, heads: int = 2, norm: str = "layer",
+                 activation: str = "relu", init: str = "gaussian", gain: float = 1.0, seed: int = 0,
+                 dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        norm = canonical_norm(norm)
+        if norm not in ("none", "layer", "rms"):
+            raise ValueError(f"PreNormTransformer takes norm none, layer or rms, got {norm!r}")
+        self.blocks = nn.Sequential(*[_PreNormBlock(dim, heads, norm, activation, dtype) for _ in range(int(depth))])
+        self.final_norm = _maybe_norm(norm, dim, False, dtype)
+        gen = torch.Generator().manual_seed(int(seed))
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                init_weight(m.weight, init, gain, gen)
+        self.eval()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.final_norm(self.blocks(x))
+
+
+# ------------------------------------------------------------------------------ normalizers of a model
+
+def normalizer_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every normalization module of ``model`` (resolved by :func:`ibnorm.groupings.spec_of`), in order."""
+    return [(n, m) for n, m in model.named_modules() if spec_of(m) is not None]
+
+
+def without_normalizers(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every normalizer removed (same weights): ``Block.norm = None`` in
+    :func:`build_network` nets, ``nn.Identity`` elsewhere."""
+    out = copy.deepcopy(model)
+    for blk in out.modules():
+        if isinstance(blk, Block) and blk.norm is not None:
+            blk.norm = None
+    for name, _ in normalizer_modules(out):
+        parent_name, _, attr = name.rpartition(".")
+        parent = out.get_submodule(parent_name) if parent_name else out
+        if isinstance(parent, nn.Sequential):
+            parent[int(attr)] = nn.Identity()
+        else:
+            setattr(parent, attr, nn.Identity())
+    return out.eval()
+
+
+@torch.no_grad()
+def normalizer_scales(model: nn.Module, x: Tensor) -> list[tuple[Tensor, float]]:
+    """Per normalizer (in forward order): ((N,) sigma per input, max |gamma|).
+
+    sigma = sqrt(stat + eps), minimized over the normalizer's groups (its Jacobian norm is |gamma| over
+    the smallest sigma of the sample; ``docs/papers/capacity.md``), with stat the group variance (RMS: mean
+    square) of the normalizer's input at each sample; batch grouping in eval mode: the running variance
+    (a per-channel affine map). Recorded with forward pre-hooks during one forward pass of ``x``.
+    """
+    out: list[tuple[Tensor, float]] = []
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        spec = spec_of(module)
+        z = args[0].detach()
+        n = z.shape[0]
+        eps = spec.effective_eps(z.dtype)
+        if spec.grouping == "batch":
+            if not spec.use_running_stats:
+                raise ValueError("normalizer_scales: BatchNorm in train mode couples the batch; call eval()")
+            s = torch.sqrt(spec.running_var.detach() + eps).min().expand(n)
+        else:
+            m = spec.group_size(z)
+            zg = z.reshape(n, -1, m)
+            stat = zg.var(-1, unbiased=False) if spec.center else zg.pow(2).mean(-1)
+            s = torch.sqrt(stat + eps).amin(1)
+        g = spec.gamma()
+        out.append((s, 1.0 if g is None else float(g.detach().abs().max())))
+
+    handles = [m.register_forward_pre_hook(hook) for _, m in normalizer_modules(model)]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out
 
 
 @torch.no_grad()

@@ -11,8 +11,9 @@ from ibnorm_verify.verification.estimators.smoothness import (
     estimate_smoothness,
     hessian_spectral_norm,
     loss_gradient_norm,
-    validation_rows,
+    validate,
 )
+from ibnorm_verify.verification.evidence import ValidationRow
 from ibnorm_verify.verification.models import build_network
 
 F64 = torch.float64
@@ -20,8 +21,21 @@ MSE = lambda out, y: 0.5 * (out - y).pow(2).sum(-1).mean()  # noqa: E731
 
 
 def test_ground_truth_rows_pass():
-    rows = validation_rows(seed=5)
-    assert len(rows) == 2 and all(r["passed"] for r in rows), rows
+    rows = validate(seed=5)
+    assert len(rows) == 4 and all(r.passed for r in rows), rows
+    assert all(isinstance(r, ValidationRow) and r.estimator == "smoothness" for r in rows)
+    hess = [r for r in rows if "Hessian" in r.case]
+    assert all(abs(r.rel_error) <= 1e-6 for r in hess)
+
+
+def test_validation_fails_when_the_estimate_is_wrong(monkeypatch):
+    """The rows can fail: a power iteration stopped after one step misses the top eigenvalue."""
+    import ibnorm_verify.verification.estimators.smoothness as S
+
+    real = S.hessian_spectral_norm
+    monkeypatch.setattr(S, "hessian_spectral_norm", lambda *a, **kw: real(*a, **{**kw, "max_iter": 1}))
+    rows = S._validate(seed=5)
+    assert not all(r.passed for r in rows if "Hessian" in r.case)
 
 
 def test_quadratic_hessian_is_the_data_covariance():
@@ -51,7 +65,7 @@ def test_default_loss_and_normalized_net_is_smoother_at_high_gain():
     x = torch.randn(16, 6, dtype=F64)
     y = torch.randn(16, 6, dtype=F64)
     un = estimate_smoothness(build_network(depth=6, width=6, gain=2.0, seed=0), x, y)
-    nm = estimate_smoothness(build_network(depth=6, width=6, gain=2.0, norm="ln", every=2, seed=0), x, y)
+    nm = estimate_smoothness(build_network(depth=6, width=6, gain=2.0, norm="layer", every=2, seed=0), x, y)
     assert un.grad_norm > nm.grad_norm and un.hessian_norm > nm.hessian_norm
     assert all(math.isfinite(v) for v in (un.grad_norm, un.hessian_norm, nm.grad_norm, nm.hessian_norm))
 

@@ -1,0 +1,49 @@
+"""Estimator ground truth as a claim precondition: the rows of an estimator's ``validate()`` and the one
+rule that turns them into a check (every row passed, or the claim is inconclusive, never refuted)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..estimators import lipschitz as _lipschitz
+from ..estimators import smoothness as _smoothness
+from ..evidence import Check, ValidationRow
+from ..verdict import check_precondition
+
+__all__ = ["validation_precondition", "lipschitz_validation", "smoothness_validation"]
+
+
+def validation_precondition(rows: Iterable[ValidationRow], what: str) -> Check:
+    """Precondition "``what`` passed its ground-truth validation" over ``rows``."""
+    rows = list(rows)
+    bad = [r.case for r in rows if not r.passed]
+    if not rows:
+        return check_precondition(f"{what} ground-truth validation", False, "no validation row was produced")
+    return check_precondition(f"{what} ground-truth validation", not bad,
+                              f"all {len(rows)} ground-truth cases passed" if not bad else f"failed: {', '.join(bad)}",
+                              {"cases": [r.case for r in rows]})
+
+
+def _from_legacy(row: dict, estimator: str) -> ValidationRow:
+    """A pre-ValidationRow dict of an estimator (``exact``/``lower``/``upper`` or ``exact``/``estimate``)."""
+    truth = float(row.get("exact", row.get("truth", float("nan"))))
+    if "lower" in row:
+        return ValidationRow(estimator, row["case"], truth, float(row["lower"]), bool(row["passed"]),
+                             "lower <= truth <= upper, lower >= 0.99 truth", lower=float(row["lower"]),
+                             upper=float(row["upper"]), family="exact constant")
+    return ValidationRow(estimator, row["case"], truth, float(row["estimate"]), bool(row["passed"]),
+                         "|estimate - truth| <= 1e-6 truth", family="exact Hessian",
+                         details={k: v for k, v in row.items() if k not in ("case", "exact", "estimate", "passed")})
+
+
+def lipschitz_validation(seed: int = 0) -> list[ValidationRow]:
+    """The Lipschitz estimator's ground-truth rows (its ``validate()`` where it has one)."""
+    if hasattr(_lipschitz, "validate"):
+        rows = _lipschitz.validate(seed=seed)
+    else:
+        rows = _lipschitz.validation_rows(seed=seed)
+    return [r if isinstance(r, ValidationRow) else _from_legacy(r, "lipschitz") for r in rows]
+
+
+def smoothness_validation(seed: int = 0) -> list[ValidationRow]:
+    """The smoothness estimator's ground-truth rows."""
+    return list(_smoothness.validate(seed=seed))
