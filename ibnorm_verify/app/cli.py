@@ -269,7 +269,7 @@ def _rerun_config(args, argv: Sequence[str]) -> RunConfig:
     except ResultsFileError as e:
         raise ConfigError(f"--rerun: {e}") from None
     src_dir = record if record.is_dir() else record.parent
-    changes = {"out": args.out or str(src_dir.with_name(src_dir.name + "-rerun")),
+    changes = {"out": args.out if args.out is not None else str(src_dir.with_name(src_dir.name + "-rerun")),
                "use_cache": args.use_cache, "quiet": args.quiet, "figures": not args.no_figures,
                "command": " ".join([PROG, *argv])}
     if args.executor:
@@ -319,7 +319,8 @@ def _run_command(argv: Sequence[str]) -> int:
         else:
             common, scoped = parse_param_items(args.param)
             cfg = RunConfig(claims=args.claims, scale=args.scale or "quick", params=common, claim_params=scoped,
-                            seeds=args.seeds, device=args.device or "cpu", out=args.out or "results",
+                            seeds=args.seeds, device=args.device or "cpu",
+                            out=args.out if args.out is not None else "results",
                             executor=args.executor or "serial", use_cache=not args.no_cache, quiet=args.quiet,
                             figures=not args.no_figures, command=" ".join([PROG, *argv]))
         run = resolve(cfg)

@@ -39,7 +39,7 @@ from ibnorm.compression import get_compression
 from ibnorm.kernels import cpu_status, resolve_backend, select_backend, triton_status
 
 from ..verification.cache import code_version
-from ..verification.claims import CLAIM_IDS
+from ..verification.claims import REGISTRY
 from ..verification.evidence import SCHEMA_VERSION, Evidence
 from .config import RunConfig
 
@@ -175,15 +175,14 @@ def mergeable(existing_meta: Mapping, meta: Mapping) -> bool:
     return None not in sig and sig == _signature(meta)
 
 
-def _order(cid: str) -> tuple[int, str]:
-    return (CLAIM_IDS.index(cid), cid) if cid in CLAIM_IDS else (len(CLAIM_IDS), cid)
-
-
 def merge_evidence(existing: Sequence[Evidence], ours: Sequence[Evidence]) -> list[Evidence]:
-    """Ours replace theirs for the same claim id; the others stay; registry order."""
+    """Ours replace theirs for the same claim id; the others stay; registry order (claims the registry
+    does not know after, in the order met)."""
     by_id = {ev.claim_id: ev for ev in existing}
     by_id.update({ev.claim_id: ev for ev in ours})
-    return [by_id[c] for c in sorted(by_id, key=_order)]
+    order = {cid: i for i, cid in enumerate(REGISTRY)}
+    met = list(by_id)
+    return [by_id[c] for c in sorted(by_id, key=lambda c: (order.get(c, len(order)), met.index(c)))]
 
 
 def config_from_record(meta: Mapping, **changes: Any) -> RunConfig:

@@ -200,9 +200,12 @@ def what_would_change(ev: Evidence) -> str | None:
     if known:
         c, n = max(known, key=lambda t: t[1])
         unit = c.unit or "replicates"
-        parts.append(f"about {n} {unit} (now {c.replicates}) would decide "
-                     + (f"all {len(known)} open checks" if len(known) > 1 else f"the open check {c.name}")
-                     + f" if the effects are as estimated (the hardest: {c.name}, MDE {_num(c.mde)})")
+        if len(known) > 1:
+            parts.append(f"about {n} {unit} (now {c.replicates}) would decide all {len(known)} open checks if the "
+                         f"effects are as estimated (the hardest: {c.name}, MDE {_num(c.mde)}{_unit(c)} now)")
+        else:
+            parts.append(f"about {n} {unit} (now {c.replicates}) would decide the open check {c.name} if the effect "
+                         f"is as estimated (MDE {_num(c.mde)}{_unit(c)} now)")
     if unknown:
         names = ", ".join(c.name for c in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
         parts.append(f"{names} report no standard error or replicate count, so no sample size can be computed "

@@ -5,7 +5,9 @@ Every ``paper_figures/fig_<name>.py`` declares
 * ``CLAIMS``: the claim ids it reads;
 * ``READS``: ``{claim_id: ("series name", ...)}``, the :class:`~ibnorm_verify.verification.evidence.Series`
   it reads from each claim (checked against the series each claim declares by ``tests/test_contract.py``);
-* ``CAPTION`` (and optionally ``SECTION``: the report section it belongs to, default its first claim);
+* ``CAPTION`` (and optionally ``SECTION``: the report section it belongs to, default its first claim;
+  ``ANY_CLAIM = True``: it reads what every claim carries, such as validation rows, and is drawn for
+  any run);
 * ``make(evidence_by_id, out_dir) -> list[Path]``: draws the figure (PNG, and PDF unless
   ``PAPER_FIGURES_FORMATS=png``) from ``{claim_id: Evidence}``; raises
   :class:`~ibnorm_verify.paper_figures.base.FigureDataError` naming what is missing instead of drawing
@@ -60,9 +62,11 @@ def claims_for(names: Sequence[str] = FIGURES) -> list[str]:
 
 
 def figures_for(claim_ids: Iterable[str]) -> list[str]:
-    """The figures that read at least one of ``claim_ids`` (in :data:`FIGURES` order)."""
+    """The figures that read at least one of ``claim_ids`` (in :data:`FIGURES` order); a figure with
+    ``ANY_CLAIM = True`` (it reads what every claim carries, e.g. validation rows) whenever there is one."""
     have = set(claim_ids)
-    return [n for n in FIGURES if set(figure_module(n).CLAIMS) & have]
+    return [n for n in FIGURES if have and (getattr(figure_module(n), "ANY_CLAIM", False)
+                                            or set(figure_module(n).CLAIMS) & have)]
 
 
 def reads(name: str) -> dict[str, tuple[str, ...]] | None:

@@ -1,117 +1,188 @@
-"""Figure 11: estimator validation: estimated against true values on ground-truth tasks, read from the
-``validation`` rows of every claim in the run (nothing is re-estimated).
+"""Figure: every estimator's ground-truth validation, read from the claims' ``validation`` rows.
 
-Two kinds of rows exist. MI rows (``ib.*`` claims): ``{"task", "true", "estimate", "method", ...}``
-(closed-form MI of Gaussian / Student-t pairs, their invertible transforms, noisy channels, labels;
-nats). Norm rows (``cap.*`` claims): ``{"estimator", "case", "exact", "estimate"}`` (Hessian) or
-``{"estimator", "case", "exact", "lower", "upper", "passed"}`` (Lipschitz bracket), dimensionless.
+Each row is a :class:`~ibnorm_verify.verification.evidence.ValidationRow` (estimator, case, truth,
+estimate, lower, upper, passed, criterion, family): mutual-information estimators against closed forms
+(Gaussian and Student-t pairs, invertible transforms, noisy channels), Lipschitz brackets against exact
+constants, Hessian norms, the generalization-bound machinery, the normalizer Jacobians. One panel per
+family: estimate against truth, the bracket [lower, upper] as a bar where the estimator gives one,
+hollow markers for rows that failed their criterion. Nothing is dropped: a row without a finite
+truth or estimate is listed by name under the panels, and rows of the pre-``ValidationRow`` dict
+formats are read through :func:`as_row` (or listed, when they cannot be).
 """
 from __future__ import annotations
 
-import sys
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
+from ..verification.evidence import ValidationRow
 from . import style
-from .base import FigureDataError, as_array, figure_main
+from .base import FigureDataError
 
 NAME = "estimator_validation"
-CLAIMS = ("ib.nuisance-suppression", "ib.higher-ib-value", "ib.tighter-generalization-bound",
-          "cap.unnormalized-exponential-input", "cap.unnormalized-exponential-params",
-          "cap.normalization-exponential-reduction", "cap.loss-smoothness")
+#: every claim may carry validation rows; the figure reads whichever ran
+CLAIMS = ("cap.norm-jacobian", "cap.unnormalized-exponential-input", "cap.unnormalized-exponential-params",
+          "cap.normalization-exponential-reduction", "cap.loss-smoothness", "cap.local-generalization-bound",
+          "cap.training-statistics", "ib.standardization", "ib.nuisance-suppression", "ib.higher-ib-value",
+          "ib.tighter-generalization-bound", "ib.empirical-performance")
+#: drawn for any run: it reads ``Evidence.validation`` of whichever claims ran (no series)
+ANY_CLAIM = True
+READS: dict[str, tuple[str, ...]] = {cid: () for cid in CLAIMS}
 SECTION = "validation"          # the report shows it in the estimator-validation section
-CAPTION = ("Estimator validation on tasks with known ground truth, from the claims' validation rows. Left: mutual "
-           "information (nats), estimated against closed form, one marker per task, colour per estimator. Right: "
-           "Lipschitz constants (attained lower bound, bar up to the certified upper bound) and Hessian norms "
-           "against their exact values (log-log). Dashed: estimate = truth; hollow markers failed their check.")
+CAPTION = ("Estimator validation: every ground-truth row of the estimators the claims used, one panel per family. "
+           "Estimated against true value; bars: the certified bracket [lower, upper] where the estimator gives one; "
+           "dashed: estimate = truth; hollow markers: rows that failed their criterion. Rows that cannot be placed "
+           "on axes (no finite truth or estimate) are listed under the panels.")
+
+_TRUTH_KEYS = ("truth", "true", "exact", "expected")
+_ESTIMATE_KEYS = ("estimate", "measured", "lower")
 
 
-def _num(v):
+def _float(v: Any) -> float | None:
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        v = float(v)
     try:
-        f = float(as_array(v))
-    except (TypeError, ValueError, FigureDataError):
+        f = float(v)
+    except (TypeError, ValueError):
         return None
-    return f if np.isfinite(f) else None
+    return f
 
 
-def rows_from(evidence_by_id) -> dict:
-    """``{"mi": [...], "norm": [...]}`` of ``{estimator, task, true, estimate, upper, ok}``, deduplicated
-    (several claims show the same validation)."""
-    out, seen = {"mi": [], "norm": []}, set()
+def as_row(r: ValidationRow | Mapping) -> ValidationRow | None:
+    """A :class:`ValidationRow`; dict rows of the older schemas (truth under ``exact`` / ``true`` /
+    ``expected``, estimate under ``estimate`` / ``measured`` / ``lower``) are converted; None when a dict
+    has no recognisable truth."""
+    if isinstance(r, ValidationRow):
+        return r
+    if not isinstance(r, Mapping):
+        return None
+    truth = next((_float(r[k]) for k in _TRUTH_KEYS if k in r), None)
+    if truth is None:
+        return None
+    est = next((_float(r[k]) for k in _ESTIMATE_KEYS if k in r), None)
+    passed = r.get("passed", r.get("ok"))
+    family = str(r.get("family") or ("mutual information" if "true" in r else r.get("estimator") or "other"))
+    return ValidationRow(estimator=str(r.get("estimator") or r.get("method") or "estimator"),
+                         case=str(r.get("case") or r.get("task") or ""), truth=truth, estimate=est,
+                         passed=True if passed is None else bool(passed),
+                         criterion=str(r.get("criterion") or ("" if passed is not None else "no criterion recorded")),
+                         lower=_float(r.get("lower")), upper=_float(r.get("upper")), family=family)
+
+
+@dataclass
+class Layout:
+    """The rows of the figure: per family, the plotted rows; the rows listed instead (with why)."""
+
+    families: dict[str, list[ValidationRow]] = field(default_factory=dict)
+    listed: list[tuple[str, str]] = field(default_factory=list)     # (label, why not plotted)
+    duplicates: int = 0
+    total: int = 0
+
+    @property
+    def plotted(self) -> int:
+        return sum(len(v) for v in self.families.values())
+
+
+def _label(r: ValidationRow) -> str:
+    return f"{r.estimator}: {r.case}" if r.case else r.estimator
+
+
+def layout(evidence_by_id: Mapping) -> Layout:
+    """Every validation row of every claim, deduplicated (several claims repeat the same validation),
+    sorted into plotted rows per family and listed rows."""
+    out, seen = Layout(), set()
     for cid, ev in evidence_by_id.items():
-        for r in ev.validation or []:
-            if "true" in r:
-                kind, truth, est, upper = "mi", _num(r["true"]), _num(r.get("estimate")), None
-                name = str(r.get("method") or r.get("estimator") or "estimator")
-            elif "exact" in r:
-                kind, truth = "norm", _num(r["exact"])
-                est = _num(r["estimate"]) if "estimate" in r else _num(r.get("lower"))
-                upper = _num(r.get("upper"))
-                name = str(r.get("estimator") or r.get("method") or "estimator")
-            else:
+        for raw in ev.validation or []:
+            out.total += 1
+            r = as_row(raw)
+            if r is None:
+                keys = sorted(raw) if isinstance(raw, Mapping) else type(raw).__name__
+                out.listed.append((f"{cid}: {raw.get('case', '?') if isinstance(raw, Mapping) else raw!r}",
+                                   f"no truth field (keys {keys})"))
                 continue
-            if truth is None or est is None:
-                continue
-            task = str(r.get("task") or r.get("case") or "")
-            key = (kind, name, task, truth, est)
+            key = (r.estimator, r.case, r.truth, r.estimate, r.lower, r.upper, r.passed)
             if key in seen:
+                out.duplicates += 1
                 continue
             seen.add(key)
-            ok = r.get("passed", r.get("ok"))
-            out[kind].append({"estimator": name, "task": task, "true": truth, "estimate": est, "upper": upper,
-                              "ok": None if ok is None else bool(ok), "claim": cid})
+            finite = [v for v in (r.truth, r.estimate) if v is not None]
+            if len(finite) < 2 or not all(math.isfinite(v) for v in finite):
+                out.listed.append((_label(r), f"truth {r.truth}, estimate {r.estimate}; "
+                                              f"{'passed' if r.passed else 'FAILED'} ({r.criterion})"))
+                continue
+            out.families.setdefault(r.family or "other", []).append(r)
     return out
 
 
-def _scatter(ax, rows, log: bool) -> None:
-    ests = list(dict.fromkeys(r["estimator"] for r in rows))
+def _panel(ax, rows: list[ValidationRow], family: str) -> None:
+    ests = list(dict.fromkeys(r.estimator for r in rows))
+    vals = []
     for i, est in enumerate(ests):
-        rs = [r for r in rows if r["estimator"] == est]
-        t, e = np.asarray([r["true"] for r in rs]), np.asarray([r["estimate"] for r in rs])
-        ok = np.asarray([r["ok"] is not False for r in rs])
+        rs = [r for r in rows if r.estimator == est]
         c, mk = style.color(i), style.marker(i)
-        ax.scatter(t[ok], e[ok], color=c, marker=mk, label=est, s=24, zorder=3)
+        t = np.asarray([r.truth for r in rs], dtype=float)
+        e = np.asarray([r.estimate for r in rs], dtype=float)
+        ok = np.asarray([r.passed for r in rs])
+        ax.scatter(t[ok], e[ok], color=c, marker=mk, s=22, zorder=3, label=est if len(est) <= 34 else est[:33] + "…")
         if (~ok).any():
-            ax.scatter(t[~ok], e[~ok], facecolors="none", edgecolors=c, marker=mk, s=24, zorder=3)
+            ax.scatter(t[~ok], e[~ok], facecolors="none", edgecolors=c, marker=mk, s=30, zorder=3, linewidths=1.2)
         for r in rs:
-            if r["upper"] is not None and r["upper"] > r["estimate"]:
-                ax.plot([r["true"], r["true"]], [r["estimate"], r["upper"]], color=c, linewidth=1)
-    vals = np.asarray([[r["true"], r["estimate"]] for r in rows], dtype=float)
-    if log:
-        vals = vals[vals > 0]
-        lo, hi = vals.min() / 1.5, vals.max() * 1.5
+            lo = r.lower if r.lower is not None and math.isfinite(r.lower) else None
+            hi = r.upper if r.upper is not None and math.isfinite(r.upper) else None
+            if lo is not None or hi is not None:
+                a, b = (lo if lo is not None else r.estimate), (hi if hi is not None else r.estimate)
+                ax.plot([r.truth, r.truth], [a, b], color=c, linewidth=1.2, zorder=2)
+                vals += [a, b]
+        vals += list(t) + list(e)
+    v = np.asarray(vals, dtype=float)
+    v = v[np.isfinite(v)]
+    use_log = bool(v.size and (v > 0).all() and v.max() / v.min() > 20)
+    lo, hi = (v.min() / 1.5, v.max() * 1.5) if use_log else (v.min(), v.max())
+    if not use_log:
+        pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
+        lo, hi = lo - pad, hi + pad
+    ax.plot([lo, hi], [lo, hi], color=style.PREDICTION_COLOR, linestyle="--", linewidth=0.9, label="estimate = truth")
+    if use_log:
         ax.set_xscale("log")
         ax.set_yscale("log")
-    else:
-        lo, hi = float(vals.min()), float(vals.max())
-        pad = 0.05 * (hi - lo or 1.0)
-        lo, hi = lo - pad, hi + pad
-    ax.plot([lo, hi], [lo, hi], color=style.PREDICTION_COLOR, linestyle="--", linewidth=1, label="estimate = truth")
-    ax.legend()
+    units = {r.unit for r in rows if r.unit}
+    unit = f" ({units.pop()})" if len(units) == 1 else ""
+    failed = sum(not r.passed for r in rows)
+    style.label_axes(ax, f"true value{unit}", f"estimated value{unit}",
+                     f"{family}: {len(rows)} rows" + (f", {failed} failed" if failed else ", all passed"))
+    ax.legend(fontsize=6)
 
 
 def make(evidence_by_id, out_dir) -> list:
-    rows = rows_from(evidence_by_id)
-    panels = [k for k in ("mi", "norm") if rows[k]]
-    if not panels:
-        have = {cid: sorted(ev.validation[0]) for cid, ev in evidence_by_id.items() if ev.validation}
-        raise FigureDataError(f"{NAME}: no validation row with a ground truth ('true' or 'exact') and an estimate; "
-                              f"first row of each claim: {have or 'none'}")
-    fig, axes = style.new_figure(ncols=len(panels), width=4.4 * len(panels), height=4.0)
-    for ax, kind in zip(np.atleast_1d(axes), panels):
-        _scatter(ax, rows[kind], log=(kind == "norm"))
-        if kind == "mi":
-            style.label_axes(ax, "true mutual information (nats)", "estimated mutual information (nats)",
-                             "MI estimators")
-        else:
-            style.label_axes(ax, "exact value (dimensionless)", "estimated value (dimensionless)",
-                             "Lipschitz / Hessian-norm estimators")
+    lay = layout(evidence_by_id)
+    if lay.total == 0:
+        raise FigureDataError(f"{NAME}: no claim in the run produced validation rows "
+                              f"(claims: {', '.join(sorted(evidence_by_id)) or 'none'})")
+    fams = list(lay.families)
+    n = max(len(fams), 1)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    extra = 0.22 * min(len(lay.listed), 12) + (0.3 if lay.listed or lay.duplicates else 0)
+    fig, axes = style.new_figure(ncols=ncols, nrows=nrows, width=4.2 * ncols, height=3.8 * nrows + extra)
+    axes = np.atleast_1d(axes).ravel()
+    for ax, fam in zip(axes, fams):
+        _panel(ax, lay.families[fam], fam)
+    for ax in axes[len(fams):]:
+        ax.set_axis_off()
+    if not fams:
+        axes[0].text(0.5, 0.5, "no row with a finite truth and estimate", ha="center", va="center",
+                     transform=axes[0].transAxes)
+    foot = []
+    if lay.listed:
+        foot.append(f"{len(lay.listed)} rows not on the axes:")
+        foot += [f"  {label[:70]}: {why[:90]}" for label, why in lay.listed[:12]]
+        if len(lay.listed) > 12:
+            foot.append(f"  ... and {len(lay.listed) - 12} more (all in the report's validation tables)")
+    if lay.duplicates:
+        foot.append(f"{lay.duplicates} rows repeated by several claims are drawn once.")
+    if foot:
+        fig.text(0.01, 0.0, "\n".join(foot), ha="left", va="top", fontsize=6.5, family="monospace")
     return style.save(fig, out_dir, f"fig_{NAME}")
 
-
-def main(argv=None) -> int:
-    return figure_main(sys.modules[__name__], argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -139,7 +139,10 @@ class PoolExecutor(Executor):
 
     def close(self) -> None:
         try:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            if isinstance(self.pool, cf.ThreadPoolExecutor | cf.ProcessPoolExecutor):
+                self.pool.shutdown(wait=True, cancel_futures=True)   # items not started are dropped at once
+            else:                                                     # Dask's ClientExecutor
+                self.pool.shutdown(wait=True)
         finally:
             for obj in self._owner:
                 obj.close()

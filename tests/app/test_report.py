@@ -1,132 +1,168 @@
-"""report.md / report.html: the verdict table, the estimator-validation tables, figures inline; the
-html file is self-contained (inline CSS, base64 PNGs, nothing fetched)."""
+"""report.md / report.html: a summary a reviewer reads first (one short row per claim: verdict, primary
+quantity with its CI against the prediction, where it holds), "Why" with the deciding check and "and N
+more", what would change an inconclusive verdict, the regime map, every check (Holm-adjusted p, MDE)
+one click below; old-format claims (arrays, dict validation rows) still render; self-contained HTML."""
 from __future__ import annotations
 
-import base64
-import json
 import re
 
-import pytest
-
 from ibnorm_verify.app.report import (
-    load_results,
-    readme_section,
+    SUMMARY_CELL_CHARS,
+    FigureRef,
+    FigureSet,
+    check_rows,
+    deciding_check,
+    primary_line,
     render_html,
     render_markdown,
-    validation_tables,
-    verdict_table,
-    write_outputs,
-    write_report,
+    summary_markdown,
+    validation_rows,
+    what_would_change,
+    where_line,
+    why_line,
 )
-from ibnorm_verify.verification.evidence import Evidence
-from ibnorm_verify.verification.verdict import Verdict, check_direction, check_value
+from ibnorm_verify.verification.evidence import Evidence, Series, ValidationRow
+from ibnorm_verify.verification.verdict import (
+    Verdict,
+    check_direction,
+    check_precondition,
+    check_value,
+    decide,
+    headline,
+)
 
 
-def _smoothness_evidence() -> Evidence:
-    ks, seeds = [1, 2, 3], [0, 1]
-    arrays = {"K": ks, "seeds": seeds}
-    for q, base in (("grad", 3.0), ("hessian", 5.0)):
-        arrays[f"log_{q}_norm"] = [[base - k + 0.1 * s for k in ks] for s in seeds]
-        arrays[f"log_{q}_norm_unnorm"] = [[base + k for k in ks] for _ in seeds]
-    return Evidence(
-        claim_id="cap.loss-smoothness", paper="2511.00958", title="Normalization smooths the loss",
-        statement="gradient and Hessian norms shrink <exponentially> in K", provenance="reconstructed",
-        verdict=Verdict.SUPPORTED, reason="all checks supported",
-        measured={"grad log-ratio slope": {"estimate": 1.2, "ci": [1.0, 1.4]}}, predicted={"sign of the slopes": "> 0"},
-        checks=[check_direction("grad slope", 1.2, (1.0, 1.4), greater_than=0.0)],
-        conditions={"gain": 2.0, "norm": "ln"}, seeds=seeds, scale="tiny", arrays=arrays,
-        validation=[{"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0, "passed": True}])
+def _new_style(effects: dict, claim_id: str = "cap.normalization-exponential-reduction", se: float = 0.05) -> Evidence:
+    """A converted claim: regime cells over (gain, norm), a primary part, Series, ValidationRows."""
+    checks = [check_precondition("Lipschitz estimator ground-truth validation", True, "all 3 cases passed")]
+    for (gain, norm), eff in effects.items():
+        checks.append(check_direction(f"slope g={gain} {norm}", eff, (eff - 2 * se, eff + 2 * se), greater_than=0.0,
+                                      se=se, dof=4, replicates=5, unit="seeds", part="reduction",
+                                      cell={"gain": gain, "norm": norm}))
+    d = decide(checks, ("gain", "norm"), "sigma > |gamma|", "reduction")
+    ev = Evidence(claim_id=claim_id, paper="2511.00958", title="K normalizers divide the Lipschitz constant",
+                  statement="log(Lip_unnorm/Lip_norm) grows linearly in K <when sigma > |gamma|>",
+                  provenance="reconstructed", verdict=d.verdict, reason=d.reason, headline=headline(d),
+                  primary=next(c.name for c in checks if c.part == "reduction"), checks=checks, regimes=d.regimes,
+                  series={"log_reduction": Series("log_reduction", ("K", "seed"), {"K": [1, 2], "seed": [0, 1]},
+                                                  [[0.1, 0.2], [0.3, 0.4]])},
+                  validation=[ValidationRow("lipschitz", "W=2Q", 2.0, 2.0, True, "lower <= truth <= upper",
+                                            lower=1.99, upper=2.01, family="exact constant")],
+                  measured={"nested": {"ln/tanh@2": {"kurtosis": {"baseline": -0.6, "ib": 0.3}}}}, seeds=[0, 1, 2],
+                  scale="tiny")
+    return ev
 
 
-def _refuted_without_arrays() -> Evidence:
-    return Evidence(claim_id="cap.training-statistics", paper="2511.00958", title="Variances grow",
-                    statement="variances grow", provenance="reconstructed", verdict=Verdict.REFUTED,
-                    reason="var-growth refuted", checks=[check_value("rate", 2.0, (1.9, 2.1), 1.0, abs_tol=0.1)],
-                    measured={"rate": 2.0}, predicted={"rate": 1.0}, conditions={"eps": 1e-5}, seeds=[0])
+def _old_style() -> Evidence:
+    """A claim not converted yet: arrays, dict validation rows, no primary, no regime map."""
+    return Evidence(claim_id="cap.loss-smoothness", paper="2511.00958", title="Normalization smooths the loss",
+                    statement="gradient and Hessian norms shrink exponentially in K", provenance="reconstructed",
+                    verdict=Verdict.SUPPORTED, reason="all checks supported",
+                    checks=[check_direction("grad slope", 1.2, (1.0, 1.4), greater_than=0.0)],
+                    conditions={"gain": 2.0, "norm": "ln"}, seeds=[0, 1], scale="tiny",
+                    arrays={"K": [1, 2, 3]},
+                    validation=[{"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0,
+                                 "passed": True}])
 
 
-META = {"scale": "tiny", "device": "cpu", "executor": "serial", "code_version": "abc", "command": "ibnorm-verify --scale tiny",
-        "started": "2026-01-01T00:00:00", "elapsed_s": 3.0}
+def _crashed() -> Evidence:
+    return Evidence(claim_id="ib.higher-ib-value", paper="2510.25262", title="IB value", statement="s",
+                    provenance="paper", verdict=Verdict.INCONCLUSIVE, reason="crashed", status="crashed",
+                    error="RuntimeError: boom", notes=["Traceback (most recent call last):\n  boom"])
 
 
-def test_verdict_table_columns_and_rows():
-    table = verdict_table([_smoothness_evidence(), _refuted_without_arrays()])
+META = {"command": "ibnorm-verify --scale tiny", "started": "2026-01-01T00:00:00", "elapsed_s": 3.0,
+        "executor": "serial", "config": {"scale": "tiny", "seeds": 2, "device": "cpu"},
+        "environment": {"git": {"commit": "0123456789abcdef", "dirty": True}, "code_version": "abc",
+                        "versions": {"torch": "2.13.0", "ibnorm-verify": "0.2.0"}, "python": "3.11",
+                        "cpu_model": "Test CPU", "cpu_count": 2, "torch_threads": 1}}
+
+
+def test_summary_has_one_short_row_per_claim_with_the_primary_quantity():
+    evs = [_new_style({(2.0, "ln"): 1.0, (0.5, "ln"): -1.0, (2.0, "rms"): 0.9}), _old_style(), _crashed()]
+    table = summary_markdown(evs)
     lines = table.splitlines()
-    assert lines[0] == "| claim | provenance | conditions | predicted | measured | verdict |"
-    assert "`cap.loss-smoothness`" in lines[2] and lines[2].endswith("| supported |")
-    assert "**refuted**" in lines[3] and "rate=1" in lines[3] and "rate=2" in lines[3]
+    assert lines[0] == "| claim | verdict | primary quantity: estimate [95% CI] vs prediction | where it holds |"
+    assert len(lines) == 2 + len(evs)
+    for line in lines[2:]:
+        for cell in line.strip("|").split(" | "):
+            assert len(cell.strip()) <= SUMMARY_CELL_CHARS + 4            # + the markdown code/badge marks
+    assert "slope g=2.0 ln: 1 [0.9, 1.1] vs > 0" in lines[2] and "**refuted**" in lines[2]
+    assert "2 supported, 1 refuted of 3 regimes (gain x norm); holds when sigma > \\|gamma\\|" in lines[2]
+    assert "grad slope: 1.2 [1, 1.4] vs > 0" in lines[3] and "one regime: gain=2; norm=ln" in lines[3]
+    assert "crashed: RuntimeError: boom" in lines[4]
 
 
-def test_validation_tables_list_the_ground_truth_rows():
-    md = validation_tables([_smoothness_evidence(), _refuted_without_arrays()])
-    assert "### `cap.loss-smoothness`" in md and "| estimator | case | exact | estimate | passed |" in md
-    assert "cap.training-statistics" not in md
-    assert "No claim" in validation_tables([_refuted_without_arrays()])
+def test_why_names_the_deciding_check_then_and_n_more():
+    ev = _new_style({(0.5, "ln"): -1.0, (0.4, "ln"): -0.8, (2.0, "ln"): 1.0})
+    c, more = deciding_check(ev)
+    assert ev.verdict is Verdict.REFUTED and c.name == "slope g=0.5 ln" and more == 1
+    assert why_line(ev).startswith("slope g=0.5 ln: CI") and "Holm-adjusted p" in why_line(ev)
+    assert why_line(ev).endswith("; and 1 more")
+    ok = _new_style({(2.0, "ln"): 1.0, (3.0, "ln"): 1.5})
+    assert deciding_check(ok)[0].name == ok.primary and why_line(ok).endswith("; and 1 more")
 
 
-def test_write_outputs_is_cheap_and_complete(tmp_path):
-    evs = [_smoothness_evidence(), _refuted_without_arrays()]
-    write_outputs(tmp_path, evs, META)
-    assert not (tmp_path / "figures").exists()                       # no figures on the per-claim path
-    md = (tmp_path / "report.md").read_text()
-    assert "## Verdicts" in md and "## Estimator validation" in md and "1 supported, 1 refuted, 0 inconclusive" in md
-    html = (tmp_path / "report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
-    assert "&lt;exponentially&gt;" in html and "<exponentially>" not in html     # escaped
-    back, meta = load_results(tmp_path)
-    assert [e.claim_id for e in back] == ["cap.loss-smoothness", "cap.training-statistics"]
-    assert back[0].arrays == evs[0].arrays and meta["command"] == META["command"]
+def test_what_would_change_an_inconclusive_verdict():
+    undecided = _new_style({(2.0, "ln"): 0.05, (3.0, "ln"): 1.0})   # CI [-0.05, 0.15] contains 0
+    assert undecided.verdict is Verdict.INCONCLUSIVE
+    text = what_would_change(undecided)
+    n = int(re.search(r"About (\d+) seeds \(now 5\) would decide the open check", text).group(1))
+    assert n > 5 and "slope g=2.0 ln" in text and "MDE" in text
+    assert what_would_change(_new_style({(2.0, "ln"): 1.0})) is None             # decided: nothing to say
+    guarded = _new_style({(2.0, "ln"): 1.0})
+    guarded.checks[0] = check_precondition("Lipschitz estimator ground-truth validation", False, "failed: W=2Q")
+    guarded.verdict = Verdict.INCONCLUSIVE
+    assert "precondition Lipschitz estimator ground-truth validation must hold" in what_would_change(guarded)
+    assert what_would_change(_crashed()).startswith("Fix the crash")
 
 
-def test_write_report_embeds_the_figures(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAPER_FIGURES_FORMATS", "png,pdf")
-    evs = [_smoothness_evidence(), _refuted_without_arrays()]
-    out = write_report(tmp_path, evs, META)
-    assert sorted(p.name for p in out["figures"]) == ["fig_estimator_validation.png", "fig_loss_smoothness.png"]
-    assert (tmp_path / "figures" / "fig_loss_smoothness.pdf").exists()
-    assert "training_statistics" in out["figures_failed"]                # ran, but no arrays: said why
-    md = out["markdown"].read_text()
-    assert "![loss_smoothness](figures/fig_loss_smoothness.png)" in md
-    assert "## Figures not made" in md and "cap.training-statistics" in md
-    html = out["html"].read_text()
-    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) == 2 and all(base64.b64decode(u)[:8] == b"\x89PNG\r\n\x1a\n" for u in uris)
-    # the claim's figure sits in its section, the validation figure in the validation section
-    assert html.index('id="fig-loss_smoothness"') < html.index('id="estimator-validation"') < \
-        html.index('id="fig-estimator_validation"')
-    # self-contained: nothing is fetched (no external src/href, no scripts)
-    assert not re.search(r'(src|href)="(?!data:|#)', html) and "<script" not in html
-    assert json.loads(out["results"].read_text())["claims"][0]["id"] == "cap.loss-smoothness"
+def test_check_table_carries_holm_adjusted_p_and_mde():
+    ev = _new_style({(0.5, "ln"): -1.0, (2.0, "ln"): 1.0})
+    header, rows = check_rows(ev)
+    assert header[8:10] == ["p refute (Holm)", "MDE"]
+    refuted = next(r for r in rows if r[0] == "slope g=0.5 ln")
+    assert "raw" in refuted[8] and float(refuted[9]) > 0 and refuted[10] == "5 seeds"
+    assert rows[0][1] == "precondition" and rows[0][9] == ""
+    env = check_value("envelope", 0.0, (-0.1, 0.1), 0.0, abs_tol=0.5, envelope=True)
+    ev.checks.append(env)
+    assert check_rows(ev)[1][-1][9] == "exact"
 
 
-def test_write_report_for_claims_without_figures_draws_nothing(tmp_path):
-    ev = _refuted_without_arrays()
-    ev.claim_id = "test.toy"                       # no figure reads this claim
-    out = write_report(tmp_path, [ev], META)
-    assert out["figures"] == [] and out["figures_failed"] == {}
-    assert "Figures not made" not in out["markdown"].read_text()
+def test_validation_rows_of_both_formats():
+    header, rows = validation_rows(_new_style({(2.0, "ln"): 1.0}).validation)
+    assert header[:5] == ["estimator", "case", "family", "truth", "estimate"] and rows[0][5] == "[1.99, 2.01]"
+    header, rows = validation_rows(_old_style().validation)
+    assert header == ["estimator", "case", "exact", "estimate", "passed"]
 
 
-def test_write_report_without_figures(tmp_path):
-    out = write_report(tmp_path, [_smoothness_evidence()], META, figures=False)
-    assert out["figures"] == [] and not (tmp_path / "figures").exists()
-    assert "data:image/png" not in out["html"].read_text()
+def test_markdown_sections_and_regime_map():
+    evs = [_new_style({(2.0, "ln"): 1.0, (0.5, "ln"): -1.0, (2.0, "rms"): 0.9}), _old_style()]
+    md = render_markdown(evs, META)
+    assert md.index("## Summary") < md.index("## `cap.normalization-exponential-reduction`")
+    assert "commit `0123456789 (dirty)`" in md and "Test CPU (2 cores, 1 torch threads)" in md
+    assert "| gain \\ norm | ln | rms |" in md and "✗ refuted -1" in md
+    assert "<details>" in md and "<summary>All 4 checks</summary>" in md
+    assert "**What would change this verdict:**" not in md                # both claims are decided
+    assert "{1 entries}" in md                                            # deep dicts are summarized, not dumped
 
 
-def test_renderers_agree_on_the_claims():
-    evs = [_smoothness_evidence(), _refuted_without_arrays()]
-    md, html = render_markdown(evs, META), render_html(evs, META)
-    for ev in evs:
-        assert ev.claim_id in md and ev.claim_id in html
-        assert ev.verdict.value in html
-    assert 'class="v v-refuted"' in html and 'href="#claim-cap-training-statistics"' in html
+def test_html_is_self_contained_and_collapsible(tmp_path):
+    png = tmp_path / "fig_x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    figs = FigureSet([FigureRef("x", "a caption", png, "cap.loss-smoothness")], {"y": "no data"})
+    evs = [_new_style({(2.0, "ln"): 0.05}), _old_style(), _crashed()]
+    page = render_html(evs, META, figs)
+    assert page.startswith("<!DOCTYPE html>") and '<table class="summary">' in page
+    assert page.count("<details>") >= 4 and "What would change this verdict" in page
+    assert "&lt;when sigma &gt; |gamma|&gt;" in page and "<when sigma" not in page          # escaped
+    assert re.search(r'src="data:image/png;base64,', page) and "Figures not made" in page
+    assert not re.search(r'(src|href)="(?!data:|#)', page) and "<script" not in page
+    assert 'href="#claim-cap-loss-smoothness"' in page and 'class="rg-inconclusive"' in page
 
 
-def test_readme_section_shows_the_command_and_table():
-    s = readme_section([_smoothness_evidence()], META)
-    assert "    ibnorm-verify --scale tiny" in s and "| claim | provenance |" in s
-
-
-def test_load_results_missing_file_is_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="results.json"):
-        load_results(tmp_path)
+def test_primary_and_where_lines():
+    ev = _new_style({(2.0, "ln"): 1.0})
+    assert primary_line(ev) == "slope g=2.0 ln: 1 [0.9, 1.1] vs > 0"
+    assert where_line(ev).startswith("1 supported of 1 regimes")
+    assert primary_line(_crashed()).startswith("crashed")

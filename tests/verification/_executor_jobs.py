@@ -23,3 +23,9 @@ def effect_item(item):
 def other_code_version() -> str:
     """Stands in for a worker that runs a different version of the package."""
     return "0000000000000000"
+
+
+def sleep_item(seconds):
+    """Sleeps (a long-running item, for the tests that kill the process running the sweep)."""
+    time.sleep(seconds)
+    return os.getpid()

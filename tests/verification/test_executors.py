@@ -1,9 +1,15 @@
 """Executors: serial / local processes / a real Dask LocalCluster, in item order, with the item cache
-resuming an interrupted sweep (Ctrl-C or a crashed item) without recomputing finished items."""
+resuming an interrupted sweep (Ctrl-C or a crashed item) without recomputing finished items; local
+process workers (and the resource tracker) end when the run that started them is SIGKILLed."""
 from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from _executor_jobs import CALLS
@@ -91,6 +97,69 @@ def test_process_pool_map(tmp_path):
         out = ex.map(_square, [4, 5, 6], cache=ItemCache(tmp_path), namespace="t")
     assert [r["y"] for r in out] == [16, 25, 36]
     assert all(r["pid"] != os.getpid() for r in out)
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out |= {int(x) for x in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _until(pred, timeout: float) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc (Linux)")
+def test_process_workers_die_with_a_sigkilled_parent():
+    """A run with --executor process=2 is SIGKILLed mid-sweep: its workers and multiprocessing's resource
+    tracker must not outlive it (they did for 12+ minutes before the workers watched their parent)."""
+    here = Path(__file__).resolve().parent
+    root = here.parents[1]
+    code = ("import sys; from ibnorm_verify.verification.executors import make_executor; import _executor_jobs as j; "
+            "ex = make_executor('process=2'); ex.map(j.sleep_item, [120, 120, 120])")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(root), str(root / "layer")])}
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root)
+    try:
+        assert _until(lambda: len(_children(p.pid)) >= 3, 120), "no tracker and two workers"
+        time.sleep(1.5)                               # the workers have run their initializer
+        kids = _children(p.pid)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+    assert _until(lambda: not any(_alive(k) for k in kids), 20), \
+        f"still alive after the parent's SIGKILL: {[k for k in kids if _alive(k)]}"
+
+
+def test_die_with_parent_watchdog_exits_an_orphan(tmp_path):
+    """The watchdog alone (no prctl): a grandchild whose parent exits ends within a second."""
+    here = Path(__file__).resolve().parent
+    root = here.parents[1]
+    pidfile = tmp_path / "pid"
+    child = ("import os, sys, time; from ibnorm_verify.verification import executors as e; "
+             "e.sys.platform = 'not-linux'; e.die_with_parent(os.getppid(), 0.1); "
+             f"open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); "
+              f"time.sleep(0.1)\nimport pathlib\nwhile not pathlib.Path({str(pidfile)!r}).exists(): time.sleep(0.1)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "layer")])}
+    subprocess.run([sys.executable, "-c", parent], env=env, cwd=root, timeout=120, check=True)
+    pid = int(pidfile.read_text())
+    assert _until(lambda: not _alive(pid), 10), "the orphaned worker kept running"
 
 
 # ----------------------------------------------------------------------------- Dask

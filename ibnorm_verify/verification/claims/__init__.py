@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from . import (
+    cap_loss_smoothness,
+    cap_norm_jacobian,
     cap_normalization_exponential_reduction,
     cap_unnormalized_exponential_input,
     cap_unnormalized_exponential_params,
-    capacity,
+    ib_standardization,
     information,
-    normalizers,
     training,
 )
 from .base import Claim, Context, Param
@@ -28,8 +29,9 @@ CLAIM_IDS = (
 )
 
 REGISTRY: dict[str, Claim] = {}
-for _module in (normalizers, cap_unnormalized_exponential_input, cap_unnormalized_exponential_params,
-                cap_normalization_exponential_reduction, capacity, information, training):
+for _module in (cap_norm_jacobian, cap_unnormalized_exponential_input, cap_unnormalized_exponential_params,
+                cap_normalization_exponential_reduction, cap_loss_smoothness, ib_standardization, information,
+                training):
     for _claim in getattr(_module, "CLAIMS", None) or [_module.CLAIM]:
         if _claim.id in REGISTRY:
             raise RuntimeError(f"duplicate claim id {_claim.id}")
