@@ -1,75 +1,129 @@
-"""``convert_norms``: swap the normalization layers of an existing model for their IBNorm versions."""
+"""``convert_norms``: swap the normalization layers of an existing model for their IBNorm versions.
+
+Which modules are normalizers, and what replaces each, is decided by the adapter registry of
+:mod:`ibnorm.adapters` (by behaviour: torch's norms and their subclasses, timm's ``LayerNorm2d`` /
+``BatchNormAct2d`` / ``GroupNorm1``, transformers' ``*RMSNorm`` family including Gemma's ``1 + w``, and
+IBNorm modules, which get the new settings in place). The swap keeps the configuration, weights, buffers,
+``requires_grad`` flags, training mode and forward/backward hooks, so with ``compression="identity"`` the
+converted model computes what the original did.
+
+BatchNorm running statistics are kept as they are: for a non-identity compression ``running_var`` should
+hold the variance of the *compressed* input, so run a few batches in train mode before evaluating a model
+converted from a trained one (the report counts such layers as ``stale_running_stats``).
+"""
 from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Literal, overload
 
 from torch import nn
 
-from .compression import get_compression, validate_lam
-from .functional import _check_order
-from .nn import IB_MODULES, IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm
+from .adapters import resolve
+from .nn import IBSettings, _IBBatchNorm
 
-__all__ = ["convert_norms"]
+__all__ = ["convert_norms", "ConversionReport"]
 
-_IB_TYPES = (IBLayerNorm, IBRMSNorm, IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm)
-
-
-def _constructor_kwargs(m: nn.Module) -> dict:
-    """The torch constructor arguments that rebuild ``m`` (same config, same parameter shapes)."""
-    if isinstance(m, nn.LayerNorm):
-        return dict(normalized_shape=m.normalized_shape, eps=m.eps, elementwise_affine=m.elementwise_affine,
-                    bias=m.bias is not None or not m.elementwise_affine)
-    if isinstance(m, nn.RMSNorm):
-        return dict(normalized_shape=m.normalized_shape, eps=m.eps, elementwise_affine=m.elementwise_affine)
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-        return dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
-                    track_running_stats=m.track_running_stats, bias=m.bias is not None or not m.affine)
-    if isinstance(m, nn.GroupNorm):
-        return dict(num_groups=m.num_groups, num_channels=m.num_channels, eps=m.eps, affine=m.affine,
-                    bias=m.bias is not None or not m.affine)
-    raise TypeError(f"cannot convert {type(m).__name__}")
+log = logging.getLogger("ibnorm.convert")
 
 
-def _ib_class(m: nn.Module):
-    for torch_cls, ib_cls in IB_MODULES.items():
-        if type(m) is torch_cls:
-            return ib_cls
-    return None
+@dataclass
+class ConversionReport:
+    """What :func:`convert_norms` did: one ``(name, from class, to class)`` per converted module, one
+    ``(name, class, reason)`` per module that looked like a normalizer but was left as it was."""
+
+    settings: IBSettings
+    converted: list[tuple[str, str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    stale_running_stats: int = 0
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``{(from class, to class): count}``."""
+        return dict(Counter((a, b) for _, a, b in self.converted))
+
+    def __len__(self) -> int:
+        return len(self.converted)
+
+    def __str__(self) -> str:
+        s = self.settings
+        head = (f"convert_norms(compression={s.compression!r}, lam={s.lam}, order={s.order!r}): "
+                f"{len(self.converted)} converted, {len(self.skipped)} skipped")
+        lines = [head] + [f"  {n} x {a} -> {b}" for (a, b), n in sorted(self.counts().items())]
+        lines += [f"  skipped {name} ({cls}): {why}" for name, cls, why in self.skipped]
+        if self.stale_running_stats:
+            lines.append(f"  {self.stale_running_stats} batch-norm layer(s) keep running statistics measured "
+                         "without this compression: recalibrate in train mode before eval")
+        return "\n".join(lines)
 
 
-def _swap(m: nn.Module, compression: str, lam: float, order: str) -> nn.Module:
-    ib_cls = _ib_class(m)
-    kwargs = _constructor_kwargs(m)
-    ref = next(iter(list(m.parameters()) + list(m.buffers())), None)
-    new = ib_cls(**kwargs, compression=compression, lam=lam, order=order,
-                 device=None if ref is None else ref.device,
-                 dtype=None if ref is None or not ref.is_floating_point() else ref.dtype)
-    new.load_state_dict(m.state_dict(), strict=True)
-    new.train(m.training)
-    for p_new, p_old in zip(new.parameters(), m.parameters()):
-        p_new.requires_grad_(p_old.requires_grad)
-    return new
+@overload
+def convert_norms(model: nn.Module, compression: str = ..., lam: float = ..., order: str = ...,
+                  types: tuple[type, ...] | None = ..., *, where: Callable[[str, nn.Module], bool] | None = ...,
+                  allow_empty: bool = ..., return_report: Literal[False] = ...) -> nn.Module: ...
+
+
+@overload
+def convert_norms(model: nn.Module, compression: str = ..., lam: float = ..., order: str = ...,
+                  types: tuple[type, ...] | None = ..., *, where: Callable[[str, nn.Module], bool] | None = ...,
+                  allow_empty: bool = ..., return_report: Literal[True]) -> tuple[nn.Module, ConversionReport]: ...
 
 
 def convert_norms(model: nn.Module, compression: str = "tanh", lam: float = 1.0, order: str = "compress_first",
-                  types: tuple[type, ...] | None = None) -> nn.Module:
-    """Replace every ``nn.LayerNorm``, ``nn.RMSNorm``, ``nn.BatchNorm1d/2d`` and ``nn.GroupNorm`` in
-    ``model`` (in place) by its IBNorm version with the same configuration and weights.
+                  types: tuple[type, ...] | None = None, *, where: Callable[[str, nn.Module], bool] | None = None,
+                  allow_empty: bool = False,
+                  return_report: bool = False) -> nn.Module | tuple[nn.Module, ConversionReport]:
+    """Replace every normalizer of ``model`` (in place) by its IBNorm version, same configuration and weights.
 
-    Only exact torch types are swapped (subclasses with custom behaviour are left alone), and modules
-    that already are IBNorm layers are untouched. ``types`` restricts the swap to some torch classes.
-    Returns the model; if ``model`` itself is a normalizer, the new module is returned.
+    ``types`` restricts the swap to instances of these classes (any class: ``(LlamaRMSNorm,)`` works);
+    ``where(name, module)`` to the modules it accepts. IBNorm modules already in the model get the new
+    settings. Modules shared between several places stay shared. A summary is logged on the
+    ``ibnorm.convert`` logger (a warning for every normalizer-like module that was skipped, with the
+    reason). Raises ``ValueError`` when nothing was converted, unless ``allow_empty``.
+
+    Returns the model (the new module if ``model`` itself is a normalizer), or ``(model, report)`` with
+    ``return_report=True`` (a :class:`ConversionReport`).
     """
-    comp = get_compression(compression)
-    lam = validate_lam(comp, lam)
-    _check_order(order)
-    allowed = tuple(IB_MODULES) if types is None else tuple(types)
+    settings = IBSettings(compression, lam, order)  # type: ignore[arg-type]  # validated here
+    report = ConversionReport(settings)
+    done: dict[int, nn.Module] = {}
 
-    def wanted(m: nn.Module) -> bool:
-        return not isinstance(m, _IB_TYPES) and _ib_class(m) is not None and type(m) in allowed
+    def convert(name: str, m: nn.Module) -> nn.Module | None:
+        if id(m) in done:
+            return done[id(m)]
+        if (types is not None and not isinstance(m, types)) or (where is not None and not where(name, m)):
+            return None
+        r = resolve(m)
+        if r is None:
+            return None
+        if r.form is None:
+            report.skipped.append((name, type(m).__name__, r.reason))
+            return None
+        before = type(m).__name__
+        try:
+            new = r.form.build(m, settings)
+        except (TypeError, ValueError, RuntimeError) as err:
+            report.skipped.append((name, before, f"{type(err).__name__}: {err}"))
+            return None
+        done[id(m)] = done[id(new)] = new
+        report.converted.append((name, before, type(new).__name__))
+        if (settings.compression != "identity" and isinstance(new, _IBBatchNorm) and new.running_var is not None
+                and new.num_batches_tracked is not None and int(new.num_batches_tracked) > 0):
+            report.stale_running_stats += 1
+        return new
 
-    if wanted(model):
-        return _swap(model, comp.name, lam, order)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if wanted(child):
-                setattr(parent, name, _swap(child, comp.name, lam, order))
-    return model
+    result = convert("", model)
+    if result is None:
+        result = model
+        for parent_name, parent in list(model.named_modules(remove_duplicate=False)):
+            for child_name, child in list(parent.named_children()):
+                new = convert(f"{parent_name}.{child_name}" if parent_name else child_name, child)
+                if new is not None and new is not child:
+                    setattr(parent, child_name, new)
+    for name, cls, why in report.skipped:
+        log.warning("convert_norms left %s (%s) as it was: %s", name or "<model>", cls, why)
+    log.info("%s", report)
+    if not report.converted and not allow_empty:
+        raise ValueError(f"convert_norms found no normalizer to convert in {type(model).__name__}; pass "
+                         f"allow_empty=True if that is expected.\n{report}")
+    return (result, report) if return_report else result
