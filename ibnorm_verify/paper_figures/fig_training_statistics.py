@@ -1,71 +1,81 @@
-"""Figure 5: training statistics, from ``cap.training-statistics``: every normalizer's input variance
-and every weight tensor's norm against the training step, per normalizer type.
+"""Figure 5: training statistics, from ``cap.training-statistics``.
 
-Reads, per normalizer type ``<norm>``: ``steps[<norm>]`` (T,), ``norm_var[<norm>]`` (seeds, normalizers,
-T), ``weight_norm[<norm>]`` (seeds, weights, T) and the names in ``norm_names[<norm>]`` /
-``weight_names[<norm>]``.
+Left: the statistic the verdict turns on: per regime cell (optimizer x grouping x weight decay), the
+per-seed share of normalizers whose final input std exceeds their max |gamma| (dots), the median over
+seeds with its distribution-free order-statistic interval (the check's interval) and the prediction
+(> 1/2). Middle and right: the normalizer input variance and the weight norm against the training step
+(geometric mean over layers, mean over seeds), one line per cell.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from ibnorm_verify.verification.stats import median_ci
+
 from . import style
-from .base import FigureDataError, figure_main, get_evidence, grid
+from .base import FigureDataError, get_evidence, require_series
 
 NAME = "training_statistics"
 CLAIMS = ("cap.training-statistics",)
-CAPTION = ("During training: left, the input variance of every normalizer; right, the norm of every weight tensor; "
-           "against the optimizer step (log scale). Thin lines: one layer (mean over seeds); thick: the geometric "
-           "mean over layers; colour = normalizer type.")
+READS = {"cap.training-statistics": ("share_sigma_above_gamma", "training_curves")}
+CAPTION = ("Left: per regime (optimizer / grouping / weight decay), the share of normalizers ending with input std "
+           "above |gamma| in each seed (dots), their median with its order-statistic 95% interval (the verdict's "
+           "interval; the full range [0, 1] when there are too few seeds to decide) and the prediction 1/2 (dashed). "
+           "Middle, right: normalizer input variance and weight norm against the optimizer step (geometric mean "
+           "over layers, mean over seeds).")
+AXES = ("optimizer", "grouping", "weight_decay")
 
 
-def _norm_types(ev) -> list[str]:
-    types = [k[len("steps["):-1] for k in (ev.arrays or {}) if k.startswith("steps[") and k.endswith("]")]
-    if not types:
-        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no 'steps[<norm>]' arrays "
-                              f"(available: {sorted(ev.arrays or {})[:8] or 'none'})")
-    return sorted(types)
+def _cells(s) -> list[tuple]:
+    return [(o, g, w) for o in s.coords["optimizer"] for g in s.coords["grouping"] for w in s.coords["weight_decay"]]
+
+
+def _label(cell) -> str:
+    o, g, w = cell
+    return f"{o}/{g}" + (f"/wd={w:g}" if w else "")
+
+
+def decision_data(ev) -> dict:
+    """{cell: (per-seed shares, median, (lo, hi))}, the cell = (optimizer, grouping, weight decay); the
+    same statistic and interval as the claim's ``sigma > |gamma|`` checks."""
+    s = require_series(ev, "share_sigma_above_gamma", NAME, AXES + ("seed",))
+    out = {}
+    for cell in _cells(s):
+        v = s.sel(**dict(zip(AXES, cell))).values
+        v = v[np.isfinite(v)]
+        if v.size:
+            m = median_ci(v, support=(0.0, 1.0))
+            out[cell] = (v, m.estimate, m.ci)
+    if not out:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no measured share of normalizers")
+    return out
 
 
 def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
-    fig, axes = style.new_figure(ncols=2)
-    drawn = 0
-    for i, norm in enumerate(_norm_types(ev)):
-        steps = grid(ev, f"steps[{norm}]", NAME, (None,))
-        for ax, key in zip(axes, ("norm_var", "weight_norm")):
-            if f"{key}[{norm}]" not in (ev.arrays or {}) or not ev.arrays[f"{key}[{norm}]"]:
-                continue
-            a = grid(ev, f"{key}[{norm}]", NAME)
-            if a.ndim != 3 or a.shape[1] == 0 or a.shape[2] != steps.size:
-                if a.ndim == 3 and a.shape[1] == 0:
-                    continue  # e.g. no normalizer in the unnormalized configuration
-                raise FigureDataError(f"{NAME}: arrays[{key}[{norm}]] has shape {a.shape}, expected "
-                                      f"(seeds, layers, {steps.size})")
-            per_layer = np.nanmean(a, axis=0)                        # (layers, T)
-            c = style.color(norm)
-            for row in per_layer:
-                ax.plot(steps, row, color=c, linewidth=0.6, alpha=0.45)
+    data = decision_data(ev)
+    curves = require_series(ev, "training_curves", NAME, AXES + ("seed", "quantity", "layer", "step"))
+    fig, axes = style.new_figure(ncols=3, width=13.0)
+    ax = axes[0]
+    for i, (cell, (v, med, (lo, hi))) in enumerate(data.items()):
+        ax.plot(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, ".", color="0.45", markersize=5)
+        ax.errorbar(i + 0.25, med, yerr=[[med - lo], [hi - med]], color=style.color(cell[1]), marker="D", capsize=4)
+    ax.axhline(0.5, color="0.3", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(data)), [_label(c) for c in data], rotation=30)
+    ax.set_ylim(-0.05, 1.05)
+    style.label_axes(ax, "regime", "share of normalizers with σ > |γ| (per seed)", "decision statistic")
+    for ax, qty, ylabel in ((axes[1], "normalizer input variance", "normalizer input variance (activation units²)"),
+                            (axes[2], "weight norm", "weight norm (Frobenius)")):
+        steps = np.asarray(curves.coords["step"], dtype=float)
+        for i, cell in enumerate(data):
+            sub = curves.sel(**dict(zip(AXES, cell)), quantity=qty).values    # (seed, layer, step)
             with np.errstate(divide="ignore", invalid="ignore"):
-                gmean = np.exp(np.nanmean(np.log(per_layer), axis=0))
-            ax.plot(steps, gmean, color=c, linewidth=2.0, linestyle=style.linestyle(i), label=norm.upper())
-            drawn += 1
-    if not drawn:
-        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no non-empty norm_var / weight_norm arrays")
-    for ax in axes:
+                g = np.exp(np.nanmean(np.log(sub), axis=1))                   # (seed, step): geometric mean
+            if np.isfinite(g).any():
+                ax.plot(steps, np.nanmean(g, axis=0), color=style.color(cell[1]), linestyle=style.linestyle(i),
+                        label=_label(cell))
         style.log_axis(ax, "y")
-        ax.legend()
-    style.label_axes(axes[0], "training step (optimizer updates)", "normalizer input variance (activation units²)")
-    style.label_axes(axes[1], "training step (optimizer updates)", "weight norm (Frobenius, dimensionless)")
-    style.verdict_badge(axes[1], ev)
+        style.label_axes(ax, "training step (optimizer updates)", ylabel)
+        ax.legend(fontsize=7)
+    style.verdict_badge(axes[0], ev)
     return style.save(fig, out_dir, f"fig_{NAME}")
-
-
-def main(argv=None) -> int:
-    return figure_main(sys.modules[__name__], argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

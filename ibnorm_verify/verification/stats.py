@@ -13,8 +13,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_ci", "linear_fit_ci", "t_quantile", "MeanCI", "mean_se_ci", "row_slopes", "BracketSlopes",
-           "bracket_slopes"]
+__all__ = ["mean_ci", "linear_fit_ci", "t_quantile", "MeanCI", "mean_se_ci", "PairedTest", "paired_test",
+           "rank_correlation", "MedianCI", "median_ci", "row_slopes", "BracketSlopes", "bracket_slopes"]
 
 
 def t_quantile(level: float, dof: int | None) -> float:
@@ -86,6 +86,129 @@ def linear_fit_ci(x: Sequence[float], y: Sequence[float], level: float = 0.95) -
     h = t_quantile(level, dof) * float(res.stderr)
     return {"slope": float(res.slope), "intercept": float(res.intercept), "ci": (res.slope - h, res.slope + h),
             "se": float(res.stderr), "r2": float(res.rvalue ** 2), "n": int(x.size)}
+
+
+# ------------------------------------------------------------------------------ paired comparisons
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Paired comparison of per-replicate values a - b (same seeds): the mean difference with its
+    Student-t interval (paired t), standard error, degrees of freedom, the two-sided paired-t p-value
+    and the exact two-sided sign-test p-value. ``check_kwargs()`` as :class:`MeanCI`."""
+
+    estimate: float
+    ci: tuple[float, float]
+    se: float
+    dof: int
+    n: int
+    t_p: float
+    sign_p: float
+    n_pos: int
+    n_neg: int
+    diffs: tuple[float, ...]
+
+    def check_kwargs(self) -> dict:
+        return {"se": self.se, "dof": self.dof, "replicates": self.n}
+
+    def details(self) -> dict:
+        return {"t_p": self.t_p, "sign_p": self.sign_p, "n_pos": self.n_pos, "n_neg": self.n_neg,
+                "diffs": list(self.diffs)}
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> PairedTest:
+    """Paired comparison of ``a`` vs ``b`` (equal length, one value per replicate); see :class:`PairedTest`.
+
+    Fewer than two pairs give a NaN interval (a check built from it is inconclusive)."""
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_.shape != b_.shape or a_.ndim != 1 or a_.size == 0:
+        raise ValueError(f"paired_test needs equal, non-empty 1-D arrays, got {a_.shape} and {b_.shape}")
+    d = a_ - b_
+    m = mean_se_ci(d, level)
+    t_p = float(stats.ttest_rel(a_, b_).pvalue) if d.size > 1 and np.std(d) > 0 else math.nan
+    npos, nneg = int((d > 0).sum()), int((d < 0).sum())
+    sign_p = float(stats.binomtest(npos, npos + nneg, 0.5).pvalue) if npos + nneg else 1.0
+    return PairedTest(m.estimate, m.ci, m.se, m.dof, m.n, t_p, sign_p, npos, nneg, tuple(float(x) for x in d))
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (B, n) arrays (nan where a row is constant)."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, n_perm: int = 2000,
+                     seed: int = 0) -> dict:
+    """Spearman rho and Kendall tau of ``x`` vs ``y`` with a percentile bootstrap CI of rho (resampling
+    the points; rho = Pearson correlation of average ranks, vectorized) and a one-sided permutation
+    p-value for rho > 0 (``(1 + #{rho_perm >= rho}) / (1 + n_perm)``). Non-finite pairs are dropped;
+    fewer than 4 points give NaN."""
+    x_, y_ = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x_) & np.isfinite(y_)
+    x_, y_ = x_[ok], y_[ok]
+    if x_.size < 4:
+        return {"rho": math.nan, "ci": (math.nan, math.nan), "tau": math.nan, "perm_p": math.nan, "n": int(x_.size)}
+    rng = np.random.default_rng(seed)
+    rho = float(stats.spearmanr(x_, y_).statistic)
+    tau = float(stats.kendalltau(x_, y_).statistic)
+    idx = rng.integers(0, x_.size, (n_boot, x_.size))
+    boots = _pearson_rows(stats.rankdata(x_[idx], axis=1), stats.rankdata(y_[idx], axis=1))
+    boots = boots[np.isfinite(boots)]
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else (math.nan,) * 2
+    rx, ry = stats.rankdata(x_), stats.rankdata(y_)
+    perm = _pearson_rows(np.broadcast_to(rx, (n_perm, x_.size)), rng.permuted(np.tile(ry, (n_perm, 1)), axis=1))
+    perm_p = float((1 + np.sum(perm >= rho - 1e-12)) / (1 + n_perm))
+    return {"rho": rho, "ci": ci, "tau": tau, "perm_p": perm_p, "n": int(x_.size)}
+
+
+# --------------------------------------------------------------------- distribution-free medians
+
+@dataclass(frozen=True)
+class MedianCI:
+    """The median of replicates with a distribution-free (order-statistic) interval.
+
+    ``ci = (x_(k), x_(n+1-k))`` with the largest k whose coverage ``1 - 2 P(Bin(n, 1/2) < k)`` is at least
+    the level; with too few replicates for any such k (n < 6 at 95%) the interval is the support
+    ``(lower, upper)`` given by the caller: the data cannot decide. ``p_above(t)`` / ``p_below(t)`` are the
+    exact one-sided sign-test p-values of "median > t" / "median < t" (ties dropped).
+    """
+
+    estimate: float
+    ci: tuple[float, float]
+    coverage: float
+    n: int
+    values: tuple[float, ...]
+
+    def p_above(self, t: float) -> float:
+        v = np.asarray(self.values)
+        k, m = int((v > t).sum()), int((v != t).sum())
+        return float(stats.binomtest(k, m, 0.5, alternative="greater").pvalue) if m else 1.0
+
+    def p_below(self, t: float) -> float:
+        v = np.asarray(self.values)
+        k, m = int((v < t).sum()), int((v != t).sum())
+        return float(stats.binomtest(k, m, 0.5, alternative="greater").pvalue) if m else 1.0
+
+
+def median_ci(values: Iterable[float], level: float = 0.95, support: tuple[float, float] = (-math.inf, math.inf)
+              ) -> MedianCI:
+    """Median and its distribution-free order-statistic interval over replicates (see :class:`MedianCI`).
+
+    For a bounded, discrete per-replicate statistic (a share of layers, say) a Student-t interval is
+    degenerate when every replicate agrees; this one is exact whatever the distribution."""
+    v = np.sort(np.asarray([float(x) for x in values if math.isfinite(float(x))]))
+    n = int(v.size)
+    if n == 0:
+        return MedianCI(math.nan, (math.nan, math.nan), 0.0, 0, ())
+    best_k, cov = 0, 0.0
+    for k in range(1, n // 2 + 1):
+        c = 1.0 - 2.0 * float(stats.binom.cdf(k - 1, n, 0.5))
+        if c >= level:
+            best_k, cov = k, c
+    ci = (float(v[best_k - 1]), float(v[n - best_k])) if best_k else (float(support[0]), float(support[1]))
+    return MedianCI(float(np.median(v)), ci, cov if best_k else 1.0, n, tuple(float(x) for x in v))
 
 
 def row_slopes(x: Sequence[float], y) -> np.ndarray:

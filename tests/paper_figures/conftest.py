@@ -1,7 +1,8 @@
 """Synthetic Evidence with the array keys the claims produce, for the figure unit tests.
 
 The numbers are made up (the tests check the figure code, not the claims); the *keys and layout*
-must match what the claim modules write into ``Evidence.arrays`` / ``Evidence.validation``.
+must match what the claim modules write into ``Evidence.arrays`` / ``Evidence.validation``. Claims
+converted to ``Series`` get their Evidence from their own pure ``analyze`` on constructed records.
 """
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import math
 import numpy as np
 import pytest
 
+from ibnorm_verify.verification.claims import cap_local_generalization_bound as local_bound
+from ibnorm_verify.verification.claims import cap_training_statistics as training_statistics
+from ibnorm_verify.verification.claims import ib_empirical_performance as performance
+from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.evidence import Evidence
 from ibnorm_verify.verification.verdict import Verdict
 
@@ -56,21 +61,9 @@ def synthetic_evidence() -> dict:
         sm[f"log_{q}_norm"] = [[base - k + 0.1 * rng.standard_normal() for k in ks] for _ in seeds]
         sm[f"log_{q}_norm_unnorm"] = [[base + k for k in ks] for _ in seeds]
     ev["cap.loss-smoothness"] = _ev("cap.loss-smoothness", sm)
-    # cap.training-statistics: per normalizer type, steps (T,), norm_var (seeds, normalizers, T), weight_norm
-    steps = [0, 10, 20, 30]
-    tr = {}
-    for nm in ("bn", "ln"):
-        tr[f"steps[{nm}]"] = steps
-        tr[f"norm_var[{nm}]"] = [[[1 + 0.05 * st * (l + 1) for st in steps] for l in range(2)] for _ in seeds]
-        tr[f"norm_names[{nm}]"] = ["block1.norm1", "block1.norm2"]
-        tr[f"weight_norm[{nm}]"] = [[[5 + 0.02 * st for st in steps] for _ in range(3)] for _ in seeds]
-        tr[f"weight_names[{nm}]"] = ["stem", "block1.conv1", "head"]
-    ev["cap.training-statistics"] = _ev("cap.training-statistics", tr)
-    # cap.local-generalization-bound: points.* one entry per trained network
-    pts = _long(**{"points.norm": ["none", "ln", "bn"], "points.label_noise": [0.0, 0.3], "points.seed": seeds})
-    pts["points.gap"] = [0.05 + ln + 0.01 * rng.standard_normal() for ln in pts["points.label_noise"]]
-    pts["points.bound"] = [10 ** (2 + g) * (10 if n == "none" else 1) for g, n in zip(pts["points.gap"], pts["points.norm"])]
-    ev["cap.local-generalization-bound"] = _ev("cap.local-generalization-bound", pts)
+    # cap.training-statistics and cap.local-generalization-bound: Evidence from the claims' own analyze()
+    ev["cap.training-statistics"] = _training_statistics_evidence(rng)
+    ev["cap.local-generalization-bound"] = _local_bound_evidence(rng)
     # ib.* claims: arrays["<grouping>/<compression>@<lambda>/<quantity>"] = [value per seed]
     mi_validation = [{"task": f"normal-1x1-{rho}", "family": "normal", "true": -0.5 * math.log(1 - rho ** 2),
                       "estimate": -0.5 * math.log(1 - rho ** 2) + 0.01, "error": 0.01, "method": "ksg(k=5, copula)"}
@@ -98,16 +91,7 @@ def synthetic_evidence() -> dict:
         {"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0, "passed": True}]
     ev["cap.unnormalized-exponential-input"].validation = [
         {"estimator": "lipschitz", "case": "W=2Q", "exact": 2.0, "lower": 1.99, "upper": 2.5, "passed": True}]
-    # ib.empirical-performance: <dom>.per_seed[<method>], <dom>.mean_ci[<method>], <dom>.lambda_curve
-    perf = {}
-    for dom, methods in (("lm", ["ln", "rms", "ib-ln", "ib-rms"]), ("vision", ["bn", "ln", "ib-bn", "ib-ln"])):
-        for m in methods:
-            vals = [0.7 + 0.02 * m.startswith("ib") + 0.01 * rng.standard_normal() for _ in seeds]
-            perf[f"{dom}.per_seed[{m}]"] = vals
-            perf[f"{dom}.mean_ci[{m}]"] = [float(np.mean(vals)), min(vals), max(vals)]
-        perf[f"{dom}.lambda_curve"] = [[lam, 0.7 + 0.01 * lam, 0.69, 0.72 + 0.01 * lam] for lam in (0.5, 1.0, 2.0)]
-    perf["audit"] = [{"quantity": "gain", "recomputed_gain_pct": 9.0}]
-    ev["ib.empirical-performance"] = _ev("ib.empirical-performance", perf)
+    ev["ib.empirical-performance"] = _performance_evidence(rng)
     # cap.norm-jacobian: long-format formula rows + blow-up curves
     jac = _long(formula_kind=["ln", "bn", "rms"], formula_source=["torch", "ibnorm"], formula_eps=[1e-5], seed=seeds)
     jac["formula_predicted"] = [float(x) for x in rng.uniform(0.1, 3.0, len(jac["seed"]))]
@@ -119,6 +103,62 @@ def synthetic_evidence() -> dict:
                 "scaling_eps": [0.0, 1e-4]})
     ev["cap.norm-jacobian"] = _ev("cap.norm-jacobian", jac)
     return ev
+
+
+def _from_analysis(claim, analysis, params: dict | None = None) -> Evidence:
+    ctx = Context(params=params or {}, seeds=[0, 1], scale="tiny")
+    return claim.evidence_of(ctx, analysis)
+
+
+def _training_statistics_evidence(rng) -> Evidence:
+    steps = list(range(0, 40, 4))
+    recs = []
+    for opt in ("sgd", "adamw"):
+        for g in ("batch", "layer"):
+            for seed in range(6):
+                end = [4.0, 0.5 if opt == "adamw" else 2.0, 0.25]
+                recs.append({"optimizer": opt, "grouping": g, "weight_decay": 0.0, "seed": seed, "steps": steps,
+                             "norm_var": [[1 + 0.05 * st * (j + 1) for st in steps] for j in range(3)],
+                             "weight_norm": [[5 + 0.02 * st for st in steps] for _ in range(4)],
+                             "train_loss": [2.0 / (1 + st) for st in steps], "var_endpoints": [(1.0, e) for e in end],
+                             "weight_endpoints": [(5.0, 5.5 + 0.1 * rng.random()) for _ in range(4)],
+                             "gamma_max": [1.0, 1.0, 1.0], "plateau_drop": 0.01, "test_acc": 0.9, "chance": 0.1})
+    return _from_analysis(training_statistics.CLAIM, training_statistics.analyze(recs, {}))
+
+
+def _local_bound_evidence(rng) -> Evidence:
+    recs = []
+    for seed in range(3):
+        for ln in (0.0, 0.3):
+            for g, comp, f in (("none", "identity", 1.0), ("layer", "identity", 0.9), ("layer", "tanh", 1.1)):
+                gap = 0.05 + ln + 0.01 * rng.standard_normal()
+                lo = 8.0 * f * (1 + gap)
+                recs.append({"grouping": g, "compression": comp, "label_noise": ln, "seed": seed, "gap": gap,
+                             "local_lower": lo, "local_upper": lo * 1.1, "lip_lower": 10.0, "lip_upper": 30.0,
+                             "bartlett": 50 * lo, "pac_bayes": 0.5 + gap, "plateau_drop": 0.01})
+    return _from_analysis(local_bound.CLAIM, local_bound.analyze(recs, {}))
+
+
+def _performance_evidence(rng) -> Evidence:
+    recs = []
+    for task, groupings in (("markov", ("layer", "rms")), ("digits", ("batch", "layer"))):
+        for g in groupings:
+            for comp, extra in (("identity", (0.0, 0.01)), ("tanh", (0.5, 2.0))):
+                for x in extra:
+                    for s in range(4):
+                        score = 0.7 + (0.02 if comp == "tanh" else 0.0) + 0.01 * rng.standard_normal() \
+                            - (0.05 if x == extra[1] else 0.0)
+                        recs.append({"task": task, "grouping": g, "compression": comp,
+                                     "lam": x if comp == "tanh" else 1.0, "lr": 3e-3,
+                                     "weight_decay": x if comp == "identity" else 0.0, "seed": s, "variant": "main",
+                                     "val_loss": 1 - score, "score": score, "test_loss": 1 - score, "test_acc": score,
+                                     "oracle": float("nan"), "plateau_drop": 0.01})
+        for variant in ("order", "affine"):
+            for s in range(4):
+                base = next(r for r in recs if r["task"] == task and r["grouping"] == "layer"
+                            and r["compression"] == "tanh" and r["lam"] == 0.5 and r["seed"] == s)
+                recs.append({**base, "variant": variant, "score": base["score"] - 0.01})
+    return _from_analysis(performance.CLAIM, performance.analyze(recs, {}))
 
 
 @pytest.fixture

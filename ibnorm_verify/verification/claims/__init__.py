@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from . import (
+    cap_local_generalization_bound,
     cap_loss_smoothness,
     cap_norm_jacobian,
     cap_normalization_exponential_reduction,
+    cap_training_statistics,
     cap_unnormalized_exponential_input,
     cap_unnormalized_exponential_params,
+    ib_empirical_performance,
     ib_standardization,
     information,
-    training,
 )
 from .base import Claim, Context, Param
 
@@ -31,7 +33,7 @@ CLAIM_IDS = (
 REGISTRY: dict[str, Claim] = {}
 for _module in (cap_norm_jacobian, cap_unnormalized_exponential_input, cap_unnormalized_exponential_params,
                 cap_normalization_exponential_reduction, cap_loss_smoothness, ib_standardization, information,
-                training):
+                cap_local_generalization_bound, cap_training_statistics, ib_empirical_performance):
     for _claim in getattr(_module, "CLAIMS", None) or [_module.CLAIM]:
         if _claim.id in REGISTRY:
             raise RuntimeError(f"duplicate claim id {_claim.id}")

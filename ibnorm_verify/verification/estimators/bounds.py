@@ -11,7 +11,7 @@ Three bounds, the formulas in :mod:`ibnorm_verify.theory.bounds` (sources there)
   :func:`ibnorm_verify.verification.estimators.lipschitz.estimate_lipschitz` (``wrt="params"``).
 
 Normalizers are never dropped (unlike the usual measure code, which folds BN and silently ignores the
-rest; ``shared/references.md`` section 3):
+rest); every normalizer is resolved by :func:`ibnorm.spec_of`:
 
 * BatchNorm (plain) in *eval mode* is an affine map and is folded into the preceding matrix
   (A <- diag(gamma / sqrt(running_var + eps)) A); folding a train-mode BN raises ``ValueError``;
@@ -32,6 +32,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ibnorm import spec_of
 from ibnorm.compression import get_compression
 from ibnorm_verify.theory.bounds import (
     bartlett_margin_bound,
@@ -44,10 +45,13 @@ from ibnorm_verify.theory.bounds import (
     spectral_complexity,
 )
 from ibnorm_verify.theory.capacity import normalizer_local_factor
-from ibnorm_verify.verification.models import blocks
+
+from ..evidence import ValidationRow
+from ..models import blocks, build_network
+from .lipschitz import estimate_lipschitz
 
 __all__ = ["class_margins", "normalizer_factor", "chain_factors", "spectral_margin_bound", "pac_bayes_sharpness_bound",
-           "local_lipschitz_bound", "param_distance", "validate_bounds"]
+           "local_lipschitz_bound", "param_distance", "validate"]
 
 
 def _check_xy(x: Tensor, y: Tensor) -> None:
@@ -66,14 +70,6 @@ def class_margins(logits: Tensor, y: Tensor) -> Tensor:
     return true - other
 
 
-def _is_bn(m: nn.Module) -> bool:
-    return isinstance(m, nn.modules.batchnorm._BatchNorm)
-
-
-def _comp(m: nn.Module):
-    return get_compression(getattr(m, "compression", "identity")), float(getattr(m, "lam", 1.0))
-
-
 @torch.no_grad()
 def normalizer_factor(m: nn.Module, z: Tensor) -> dict:
     """Local Lipschitz factor of normalizer ``m`` at its inputs ``z`` (N, D) (see the module docstring).
@@ -82,35 +78,32 @@ def normalizer_factor(m: nn.Module, z: Tensor) -> dict:
     eval mode: ``factor`` is then per-channel and applied as a row scaling, see :func:`chain_factors`),
     "bn-eval-local" (IB-BatchNorm in eval mode: elementwise, global on R^D) or "local" (LN/RMS/GN/IB).
     """
-    comp, lam = _comp(m)
-    slope = float(comp.max_slope(lam)) if not comp.is_identity else 1.0
-    w = getattr(m, "weight", None)
-    gmax = 1.0 if w is None else float(w.detach().abs().max())
-    if _is_bn(m):
-        if m.training:
-            raise ValueError("BatchNorm can only be folded in eval mode (batch statistics are not a fixed map)")
-        scale = (1.0 if w is None else w.detach().abs()) / torch.sqrt(m.running_var + m.eps)
-        if comp.is_identity:
-            return {"kind": "bn-folded", "factor": 1.0, "row_scale": scale, "var_min": float(m.running_var.min()),
-                    "gamma_max": gmax, "slope": 1.0}
-        return {"kind": "bn-eval-local", "factor": float(scale.max()) * slope, "var_min": float(m.running_var.min()),
-                "gamma_max": gmax, "slope": slope}
-    if isinstance(m, nn.LayerNorm):
-        center, zz = True, z.reshape(z.shape[0], 1, -1)
-    elif isinstance(m, nn.RMSNorm):
-        center, zz = False, z.reshape(z.shape[0], 1, -1)
-    elif isinstance(m, nn.GroupNorm):
-        center, zz = True, z.reshape(z.shape[0], m.num_groups, -1)
-    else:
+    spec = spec_of(m)
+    if spec is None or spec.grouping == "instance":
         raise TypeError(f"{type(m).__name__} is not a supported normalizer; refusing to drop it")
+    comp, lam = get_compression(spec.compression), float(spec.lam)
+    slope = float(comp.max_slope(lam)) if not comp.is_identity else 1.0
+    w = spec.gamma()
+    gmax = 1.0 if w is None else float(w.detach().abs().max())
+    if spec.grouping == "batch":
+        if not spec.use_running_stats:
+            raise ValueError("BatchNorm can only be folded in eval mode (batch statistics are not a fixed map)")
+        rv = spec.running_var
+        scale = (1.0 if w is None else w.detach().abs()) / torch.sqrt(rv + spec.effective_eps(rv.dtype))
+        if comp.is_identity:
+            return {"kind": "bn-folded", "factor": 1.0, "row_scale": scale, "var_min": float(rv.min()),
+                    "gamma_max": gmax, "slope": 1.0}
+        return {"kind": "bn-eval-local", "factor": float(scale.max()) * slope, "var_min": float(rv.min()),
+                "gamma_max": gmax, "slope": slope}
+    groups = int(spec.num_groups or 1) if spec.grouping == "group" else 1
+    zz = z.reshape(z.shape[0], groups, -1)
+    center = spec.center
     u = zz - zz.mean(dim=-1, keepdim=True) if center else zz
-    order = getattr(m, "order", "compress_first")
-    wq = comp.fn(u, lam) if (not comp.is_identity and order == "compress_first") else zz
+    wq = comp.fn(u, lam) if (not comp.is_identity and spec.order == "compress_first") else zz
     var = (wq.var(dim=-1, unbiased=False) if center else (wq * wq).mean(dim=-1))
-    eps = m.eps if m.eps is not None else torch.finfo(z.dtype).eps
     vmin = float(var.min())
-    return {"kind": "local", "factor": normalizer_local_factor(gmax, vmin, float(eps), slope), "var_min": vmin,
-            "gamma_max": gmax, "slope": slope}
+    return {"kind": "local", "factor": normalizer_local_factor(gmax, vmin, spec.effective_eps(z.dtype), slope),
+            "var_min": vmin, "gamma_max": gmax, "slope": slope}
 
 
 @torch.no_grad()
@@ -244,7 +237,7 @@ def _round_up_pow2(r: float) -> float:
 
 def local_lipschitz_bound(model: nn.Module, x: Tensor, y: Tensor, init_model: nn.Module, *,
                           margin_quantile: float = 0.1, delta: float = 0.05, max_inputs: int = 64,
-                          power_iters: int = 30, seed: int = 0) -> dict:
+                          seed: int = 0) -> dict:
     """RECONSTRUCTED local-Lipschitz covering bound (:func:`ibnorm_verify.theory.bounds.local_lipschitz_covering_bound`).
 
     L_Theta = sup over (a subset of ``max_inputs``) training inputs of ||d f(x; theta) / d theta||_2 at
@@ -255,12 +248,10 @@ def local_lipschitz_bound(model: nn.Module, x: Tensor, y: Tensor, init_model: nn
     ||theta - theta_0|| rounded up to the power-of-two grid; gamma = the ``margin_quantile`` quantile of
     the training margins; the bound is on the gap of the gamma-ramp loss.
     """
-    from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
-
     _check_xy(x, y)
     model.eval()
     xs = x[:max_inputs].reshape(min(max_inputs, x.shape[0]), -1).to(next(model.parameters()).dtype)
-    est = estimate_lipschitz(model, xs, wrt="params", power_iters=power_iters, seed=seed)
+    est = estimate_lipschitz(model, xs, wrt="params", seed=seed)
     with torch.no_grad():
         m = class_margins(model(x.reshape(x.shape[0], -1).to(xs.dtype)), y).double()
     gamma = max(float(torch.quantile(m, margin_quantile)), 1e-6)
@@ -278,40 +269,38 @@ def local_lipschitz_bound(model: nn.Module, x: Tensor, y: Tensor, init_model: nn
             "notes": "reconstructed form; L measured at the trained parameters on training inputs (plug-in for the ball)"}
 
 
-def validate_bounds(seed: int = 0) -> list[dict]:
-    """Ground-truth checks of this module, as Evidence validation rows (cheap; run by the claims).
+def validate(seed: int = 0) -> list[ValidationRow]:
+    """Ground-truth checks of this module (cheap; run by the claims that use it).
 
-    * kl inversion: kl(q || inv_kl(q, c)) = c (to 1e-9) on a grid, and the closed form 1 - e^-c at q = 0;
+    * kl inversion: p = sup{kl(q||p) <= c} to 1e-12 on a grid, and the closed form 1 - e^-c at q = 0;
     * spectral complexity of a linear orthogonal chain W_i = g Q_i: ||W_i||_2 = g exactly;
     * parameter Lipschitz of a one-layer linear net f(x) = W x: ||d f / d W||_2 = ||x|| exactly
-      (the estimator the local bound uses).
+      (the estimator the local bound uses): lower <= truth <= upper, both within 1e-6.
     """
-    from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
-    from ibnorm_verify.verification.models import build_network
-
     rows = []
     bad = 0
     for q in (0.0, 0.01, 0.1, 0.3, 0.5, 0.9):
         for c in (1e-4, 0.01, 0.1, 1.0, 5.0):
             p = inv_kl(q, c)
-            # p is the sup of {kl <= c} to 1e-12: kl(q||p) <= c and (p + 1e-12 >= 1 or kl(q||p+1e-12) > c)
             ok = kl_bernoulli(q, p) <= c + 1e-12 and (p + 1e-12 >= 1.0 or kl_bernoulli(q, p + 1e-12) > c)
             bad += not ok
-    rows.append({"estimator": "inv_kl", "case": "p = sup{kl(q||p) <= c} to 1e-12, 6x5 grid", "truth": 0,
-                 "estimate": bad, "error": bad, "tolerance": 0, "passed": bad == 0})
-    e0 = abs(inv_kl(0.0, 0.7) - (1 - math.exp(-0.7)))
-    rows.append({"estimator": "inv_kl", "case": "q=0 closed form 1-exp(-c)", "truth": 1 - math.exp(-0.7),
-                 "estimate": inv_kl(0.0, 0.7), "error": e0, "tolerance": 1e-12, "passed": e0 <= 1e-12})
+    rows.append(ValidationRow("inv_kl", "failures of p = sup{kl(q||p) <= c} to 1e-12, 6x5 grid", 0.0, float(bad),
+                              bad == 0, "no failure", family="bounds", n=30))
+    t0, e0 = 1 - math.exp(-0.7), inv_kl(0.0, 0.7)
+    rows.append(ValidationRow("inv_kl", "q=0, c=0.7: closed form 1-exp(-c)", t0, e0, abs(e0 - t0) <= 1e-12,
+                              "|error| <= 1e-12", family="bounds"))
     net = build_network(depth=3, width=8, gain=2.0, activation="relu", seed=seed)
     f = chain_factors(net, torch.randn(4, 8, dtype=torch.float64))
     err = max(abs(r["spec"] - 2.0) for r in f)
-    rows.append({"estimator": "chain_factors.spec", "case": "orthogonal W=2Q, 3 layers", "truth": 2.0,
-                 "estimate": max(r["spec"] for r in f), "error": err, "tolerance": 1e-10, "passed": err <= 1e-10})
+    rows.append(ValidationRow("chain_factors.spec", "orthogonal W=2Q, 3 layers: ||W||_2 = 2", 2.0,
+                              max(r["spec"] for r in f), err <= 1e-10, "max |error| <= 1e-10", family="bounds"))
     lin = build_network(depth=1, width=6, gain=1.5, activation="identity", seed=seed)
     xs = torch.randn(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    est = estimate_lipschitz(lin, xs, wrt="params", power_iters=50, seed=seed)
+    est = estimate_lipschitz(lin, xs, wrt="params")
     truth = float(xs.norm(dim=1).max())
-    e = max(abs(est.lower - truth), abs(est.upper - truth)) / truth
-    rows.append({"estimator": "estimate_lipschitz(wrt=params)", "case": "f(x)=Wx: ||df/dW|| = ||x||",
-                 "truth": truth, "estimate": est.lower, "error": e, "tolerance": 1e-6, "passed": e <= 1e-6})
+    ok = est.lower <= truth * (1 + 1e-9) and est.upper >= truth * (1 - 1e-9) and \
+        max(abs(est.lower - truth), abs(est.upper - truth)) <= 1e-6 * truth
+    rows.append(ValidationRow("estimate_lipschitz(wrt=params)", "f(x)=Wx: ||df/dW||_2 = max ||x||", truth,
+                              float(est.lower), bool(ok), "lower <= truth <= upper, both within 1e-6 relative",
+                              lower=float(est.lower), upper=float(est.upper), family="bounds"))
     return rows

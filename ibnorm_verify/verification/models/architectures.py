@@ -1,16 +1,20 @@
-"""Small architectures with a ``norm`` argument: MLP, ResNet-style CNN, ViT, GPT-style causal LM.
+"""Small trainable architectures with a normalizer argument: MLP, ResNet-style CNN, ViT, GPT-style causal LM.
 
-Every model takes ``norm`` in :data:`NORMS` (``"none"``, ``"bn"``, ``"ln"``, ``"rms"``, ``"gn"``) and the
-IBNorm settings ``compression`` / ``lam`` / ``order``. The normalizers are built as the plain torch
-modules and, when ``compression != "identity"``, swapped for their IBNorm versions with
-:func:`ibnorm.convert_norms` (the same path a user takes on an existing model). ``affine=False`` drops
-the normalizers' (gamma, beta): the with/without-affine ablation.
+The normalizer of every model is one structured value, :class:`Normalizer` = (grouping, compression,
+lam, order, affine), with one meaning everywhere in the suite: ``grouping`` is ``"none"`` or a grouping
+of :mod:`ibnorm.groupings` (``layer``, ``rms``, ``batch``, ``group``); ``compression="identity"`` is the
+plain torch normalizer, anything else its IBNorm version (arXiv 2510.25262, ``docs/papers/ibnorm.md``);
+``affine=False`` drops (gamma, beta), the with/without-affine ablation. A model also accepts a bare
+grouping name (``norm="layer"``) for the plain normalizer.
 
-Where a normalizer needs an axis convention:
+:func:`make_norm` is the one factory: it builds the torch module of the grouping for a layout and, for
+an IBNorm variant, swaps it with :func:`ibnorm.convert_norms` (the path a user takes on an existing
+model). Where a grouping needs an axis convention:
 
-* images (N, C, H, W): ``bn`` = BatchNorm2d; ``ln`` = GroupNorm(1, C) (LayerNorm over C, H, W, the
-  usual CNN reading); ``gn`` = GroupNorm(min(4, C), C); ``rms`` = RMSNorm over C at each pixel;
-* tokens (B, T, D): ``ln`` = LayerNorm(D); ``rms`` = RMSNorm(D); ``bn`` = BatchNorm1d over the B*T tokens.
+* images (N, C, H, W): ``batch`` = BatchNorm2d; ``layer`` = GroupNorm(1, C) (LayerNorm over C, H, W, the
+  usual CNN reading); ``group`` = GroupNorm(gcd(4, C), C); ``rms`` = RMSNorm over C at each pixel;
+* tokens (B, T, D): ``layer`` = LayerNorm(D); ``rms`` = RMSNorm(D); ``batch`` = BatchNorm1d over the B*T
+  tokens; ``group`` = GroupNorm over the B*T tokens.
 
 Architectures follow nanoGPT (pre-norm transformer blocks) and the CIFAR ResNet of He et al. 2016
 (basic blocks), at toy width.
@@ -18,18 +22,66 @@ Architectures follow nanoGPT (pre-norm transformer blocks) and the CIFAR ResNet 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ibnorm import convert_norms
+from ibnorm import convert_norms, spec_of
+from ibnorm.compression import get_compression, validate_lam
+from ibnorm.functional import ORDERS
 
-__all__ = ["NORMS", "make_norm", "finish_norms", "MLP", "SmallResNet", "SmallViT", "TinyGPT", "NORM_TYPES"]
+__all__ = ["NORMS", "Normalizer", "make_norm", "is_normalizer", "MLP", "SmallResNet", "SmallViT", "TinyGPT"]
 
-NORMS = ("none", "bn", "ln", "rms", "gn")
-#: the module types counted as normalizers (IBNorm modules subclass them)
-NORM_TYPES = (nn.LayerNorm, nn.RMSNorm, nn.modules.batchnorm._BatchNorm, nn.GroupNorm)
+#: the normalizer groupings the architectures build ("none" = no normalizer)
+NORMS = ("none", "layer", "rms", "batch", "group")
+Layout = Literal["features", "image", "tokens"]
+_LABELS = {"none": "none", "layer": "LN", "rms": "RMS", "batch": "BN", "group": "GN"}
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """A normalizer variant: grouping + IBNorm compression (``identity`` = the plain normalizer) + affine."""
+
+    grouping: str = "none"
+    compression: str = "identity"
+    lam: float = 1.0
+    order: str = "compress_first"
+    affine: bool = True
+
+    def __post_init__(self) -> None:
+        if self.grouping not in NORMS:
+            raise ValueError(f"grouping must be one of {NORMS}, got {self.grouping!r}")
+        comp = get_compression(self.compression)
+        object.__setattr__(self, "compression", comp.name)
+        object.__setattr__(self, "lam", float(validate_lam(comp, self.lam)) if not comp.is_identity else float(self.lam))
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.grouping == "none" and comp.name != "identity":
+            raise ValueError("an IBNorm compression needs a grouping (got grouping='none')")
+
+    @classmethod
+    def of(cls, norm: "Normalizer | str") -> "Normalizer":
+        """A :class:`Normalizer` from itself or from a bare grouping name (the plain normalizer)."""
+        return norm if isinstance(norm, Normalizer) else cls(str(norm))
+
+    @property
+    def is_ib(self) -> bool:
+        return self.compression != "identity"
+
+    @property
+    def label(self) -> str:
+        """``LN``, ``IB-LN(tanh, lam=1)``, ... (``+ standardize_first`` / ``no affine`` when set)."""
+        base = _LABELS[self.grouping]
+        s = f"IB-{base}({self.compression}, lam={self.lam:g})" if self.is_ib else base
+        if self.order != "compress_first" and self.is_ib:
+            s += " standardize_first"
+        return s + ("" if self.affine else " no-affine")
+
+    def with_(self, **changes) -> "Normalizer":
+        return Normalizer(**{**asdict(self), **changes})
 
 
 class _ChannelLast(nn.Module):
@@ -42,40 +94,41 @@ class _ChannelLast(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.mode == "channel":      # (N, C, H, W) -> normalize C at each pixel
             return self.norm(x.movedim(1, -1)).movedim(-1, 1)
-        b, t, d = x.shape               # "tokens": (B, T, D) -> BatchNorm1d over B*T
+        b, t, d = x.shape               # "tokens": (B, T, D) -> a per-channel normalizer over the B*T tokens
         return self.norm(x.reshape(b * t, d)).reshape(b, t, d)
 
 
-def make_norm(norm: str, dim: int, layout: str = "features", affine: bool = True) -> nn.Module:
-    """A torch normalizer for ``dim`` features. ``layout``: "features" (N, D), "image" (N, C, H, W) or
+def _torch_norm(grouping: str, dim: int, layout: str, affine: bool) -> nn.Module:
+    if grouping == "batch":
+        return nn.BatchNorm2d(dim, affine=affine) if layout == "image" else nn.BatchNorm1d(dim, affine=affine)
+    if grouping == "group":
+        return nn.GroupNorm(math.gcd(4, dim), dim, affine=affine)
+    if grouping == "layer":
+        return nn.GroupNorm(1, dim, affine=affine) if layout == "image" else nn.LayerNorm(dim, elementwise_affine=affine)
+    return nn.RMSNorm(dim, elementwise_affine=affine)
+
+
+def make_norm(norm: "Normalizer | str", dim: int, layout: Layout = "features") -> nn.Module:
+    """The module of ``norm`` for ``dim`` features. ``layout``: "features" (N, D), "image" (N, C, H, W) or
     "tokens" (B, T, D). Unknown names raise ``ValueError`` (a normalizer is never dropped silently)."""
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    nz = Normalizer.of(norm)
     if layout not in ("features", "image", "tokens"):
         raise ValueError(f"layout must be features/image/tokens, got {layout!r}")
-    if norm == "none":
+    if nz.grouping == "none":
         return nn.Identity()
-    if norm == "bn":
-        if layout == "image":
-            return nn.BatchNorm2d(dim, affine=affine)
-        bn = nn.BatchNorm1d(dim, affine=affine)
-        return _ChannelLast(bn, "tokens") if layout == "tokens" else bn
-    if norm == "gn":
-        gn = nn.GroupNorm(math.gcd(4, dim), dim, affine=affine)
-        return _ChannelLast(gn, "tokens") if layout == "tokens" else gn
-    if norm == "ln":
-        if layout == "image":
-            return nn.GroupNorm(1, dim, affine=affine)
-        return nn.LayerNorm(dim, elementwise_affine=affine)
-    rms = nn.RMSNorm(dim, elementwise_affine=affine)
-    return _ChannelLast(rms, "channel") if layout == "image" else rms
+    m = _torch_norm(nz.grouping, dim, layout, nz.affine)
+    if nz.is_ib:
+        m = convert_norms(m, compression=nz.compression, lam=nz.lam, order=nz.order)
+    if layout == "tokens" and nz.grouping in ("batch", "group"):
+        return _ChannelLast(m, "tokens")
+    if layout == "image" and nz.grouping == "rms":
+        return _ChannelLast(m, "channel")
+    return m
 
 
-def finish_norms(model: nn.Module, compression: str, lam: float, order: str) -> nn.Module:
-    """Swap every torch normalizer of ``model`` for its IBNorm version unless ``compression == "identity"``."""
-    if compression != "identity":
-        convert_norms(model, compression=compression, lam=lam, order=order)
-    return model
+def is_normalizer(m: nn.Module) -> bool:
+    """Whether ``m`` is a normalization module (torch or IBNorm), by :func:`ibnorm.spec_of`."""
+    return spec_of(m) is not None
 
 
 class MLP(nn.Module):
@@ -84,30 +137,29 @@ class MLP(nn.Module):
     ``bias=False`` gives the bias-free chain of Bartlett et al. 2017 (the margin bound's function class).
     """
 
-    def __init__(self, in_dim: int, num_classes: int, width: int = 64, depth: int = 2, norm: str = "none", *,
-                 compression: str = "identity", lam: float = 1.0, order: str = "compress_first",
-                 affine: bool = True, bias: bool = True):
+    def __init__(self, in_dim: int, num_classes: int, width: int = 64, depth: int = 2,
+                 norm: "Normalizer | str" = "none", *, bias: bool = True):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         d = in_dim
         for _ in range(depth):
-            layers += [nn.Linear(d, width, bias=bias), make_norm(norm, width, "features", affine), nn.ReLU()]
+            layers += [nn.Linear(d, width, bias=bias), make_norm(norm, width, "features"), nn.ReLU()]
             d = width
         layers.append(nn.Linear(d, num_classes, bias=bias))
         self.net = nn.Sequential(*layers)
-        finish_norms(self, compression, lam, order)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
 
 class _BasicBlock(nn.Module):
-    def __init__(self, c: int, norm: str, affine: bool):
+    def __init__(self, c: int, norm: Normalizer):
         super().__init__()
-        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=norm == "none")
-        self.n1 = make_norm(norm, c, "image", affine)
-        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=norm == "none")
-        self.n2 = make_norm(norm, c, "image", affine)
+        plain = norm.grouping == "none"
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=plain)
+        self.n1 = make_norm(norm, c, "image")
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=plain)
+        self.n2 = make_norm(norm, c, "image")
 
     def forward(self, x: Tensor) -> Tensor:  # (N, C, H, W) -> same
         return F.relu(x + self.n2(self.conv2(F.relu(self.n1(self.conv1(x))))))
@@ -116,15 +168,14 @@ class _BasicBlock(nn.Module):
 class SmallResNet(nn.Module):
     """Stem conv -> ``blocks`` residual basic blocks -> global average pool -> Linear. (N, C, H, W) -> (N, K)."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 16, blocks: int = 2, norm: str = "bn", *,
-                 compression: str = "identity", lam: float = 1.0, order: str = "compress_first",
-                 affine: bool = True):
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, blocks: int = 2,
+                 norm: "Normalizer | str" = "batch"):
         super().__init__()
-        self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=norm == "none")
-        self.n0 = make_norm(norm, width, "image", affine)
-        self.blocks = nn.Sequential(*[_BasicBlock(width, norm, affine) for _ in range(blocks)])
+        nz = Normalizer.of(norm)
+        self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=nz.grouping == "none")
+        self.n0 = make_norm(nz, width, "image")
+        self.blocks = nn.Sequential(*[_BasicBlock(width, nz) for _ in range(blocks)])
         self.head = nn.Linear(width, num_classes)
-        finish_norms(self, compression, lam, order)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.blocks(F.relu(self.n0(self.stem(x))))
@@ -134,15 +185,15 @@ class SmallResNet(nn.Module):
 class _Block(nn.Module):
     """Pre-norm transformer block (nanoGPT): x + attn(norm(x)), x + mlp(norm(x)). (B, T, D) -> (B, T, D)."""
 
-    def __init__(self, dim: int, heads: int, norm: str, affine: bool, causal: bool):
+    def __init__(self, dim: int, heads: int, norm: Normalizer, causal: bool):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads, self.causal = heads, causal
-        self.n1 = make_norm(norm, dim, "tokens", affine)
+        self.n1 = make_norm(norm, dim, "tokens")
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.n2 = make_norm(norm, dim, "tokens", affine)
+        self.n2 = make_norm(norm, dim, "tokens")
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -158,17 +209,16 @@ class SmallViT(nn.Module):
     """Patch embedding -> pre-norm blocks -> final norm -> mean pool -> Linear. (N, C, H, W) -> (N, K)."""
 
     def __init__(self, image_size: int, in_channels: int, num_classes: int, patch: int = 2, dim: int = 32,
-                 depth: int = 2, heads: int = 2, norm: str = "ln", *, compression: str = "identity",
-                 lam: float = 1.0, order: str = "compress_first", affine: bool = True):
+                 depth: int = 2, heads: int = 2, norm: "Normalizer | str" = "layer"):
         super().__init__()
         if image_size % patch:
             raise ValueError(f"image_size {image_size} is not divisible by patch {patch}")
+        nz = Normalizer.of(norm)
         self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
         self.pos = nn.Parameter(0.02 * torch.randn(1, (image_size // patch) ** 2, dim))
-        self.blocks = nn.Sequential(*[_Block(dim, heads, norm, affine, causal=False) for _ in range(depth)])
-        self.nf = make_norm(norm, dim, "tokens", affine)
+        self.blocks = nn.Sequential(*[_Block(dim, heads, nz, causal=False) for _ in range(depth)])
+        self.nf = make_norm(nz, dim, "tokens")
         self.head = nn.Linear(dim, num_classes)
-        finish_norms(self, compression, lam, order)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.embed(x).flatten(2).transpose(1, 2) + self.pos  # (N, P, D)
@@ -181,17 +231,16 @@ class TinyGPT(nn.Module):
     Input (B, T) int64 tokens -> logits (B, T, vocab).
     """
 
-    def __init__(self, vocab: int, seq_len: int, dim: int = 64, depth: int = 2, heads: int = 2, norm: str = "ln", *,
-                 compression: str = "identity", lam: float = 1.0, order: str = "compress_first",
-                 affine: bool = True):
+    def __init__(self, vocab: int, seq_len: int, dim: int = 64, depth: int = 2, heads: int = 2,
+                 norm: "Normalizer | str" = "layer"):
         super().__init__()
+        nz = Normalizer.of(norm)
         self.seq_len = seq_len
         self.tok = nn.Embedding(vocab, dim)
         self.pos = nn.Embedding(seq_len, dim)
-        self.blocks = nn.Sequential(*[_Block(dim, heads, norm, affine, causal=True) for _ in range(depth)])
-        self.nf = make_norm(norm, dim, "tokens", affine)
+        self.blocks = nn.Sequential(*[_Block(dim, heads, nz, causal=True) for _ in range(depth)])
+        self.nf = make_norm(nz, dim, "tokens")
         self.head = nn.Linear(dim, vocab)
-        finish_norms(self, compression, lam, order)
 
     def forward(self, idx: Tensor) -> Tensor:
         if idx.dim() != 2 or idx.dtype != torch.int64:

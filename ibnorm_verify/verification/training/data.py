@@ -10,6 +10,10 @@
 * :func:`load_cifar10`: the CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``: pickled
   dicts with ``b"data"`` (N, 3072) uint8 and ``b"labels"``).
 * :func:`load_text_corpus`: a plain UTF-8 text file, character-level tokens, cut into fixed-length windows.
+* :func:`load_digits`: scikit-learn's bundled handwritten digits (1797 real 8x8 grayscale images, 10
+  classes; Alpaydin & Kaynak 1998, UCI "optdigits"): ships inside scikit-learn, no download.
+* :func:`image_task` / :func:`lm_task`: the train / validation / test splits of a named task, as the
+  learned-model claims use them (the seed draws the training subset; validation and test are fixed).
 
 All arrays are returned as torch tensors: images (N, C, H, W) float32, labels (N,) int64, token windows
 (N, T) int64.
@@ -25,7 +29,7 @@ import numpy as np
 import torch
 
 __all__ = ["ImageData", "synthetic_images", "MarkovLanguage", "load_cifar10", "TextCorpus", "load_text_corpus",
-           "split"]
+           "split", "load_digits", "with_label_noise", "image_task", "lm_task", "IMAGE_TASKS", "LM_TASKS", "LMTask"]
 
 
 @dataclass
@@ -237,3 +241,128 @@ def load_text_corpus(path: str | Path, encoding: str = "utf-8") -> TextCorpus:
     vocab = sorted(set(text))
     index = {c: i for i, c in enumerate(vocab)}
     return TextCorpus(torch.tensor([index[c] for c in text], dtype=torch.int64), vocab)
+
+
+def load_digits() -> ImageData:
+    """scikit-learn's bundled digits: (1797, 1, 8, 8) float32 pixels in [0, 1] (raw 0..16 / 16), 10 classes."""
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as e:  # pragma: no cover - scikit-learn is a dependency of ibnorm-verify
+        raise ImportError("the digits task needs scikit-learn (pip install scikit-learn)") from e
+    d = _sk_load_digits()
+    x = torch.as_tensor(np.asarray(d.data, dtype=np.float32).reshape(-1, 1, 8, 8) / 16.0)
+    return ImageData(x, torch.as_tensor(np.asarray(d.target, dtype=np.int64)), 10)
+
+
+def with_label_noise(data: ImageData, p: float, seed: int) -> ImageData:
+    """``data`` with a fraction ``p`` of labels replaced by a uniformly random class (seeded)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"label noise must lie in [0, 1], got {p!r}")
+    if p == 0:
+        return data
+    rng = np.random.default_rng(seed)
+    y = data.y.numpy().copy()
+    flip = rng.random(y.size) < p
+    y[flip] = rng.integers(0, data.num_classes, int(flip.sum()))
+    return ImageData(data.x, torch.as_tensor(y), data.num_classes)
+
+
+#: image tasks: synthetic (templates + heavy-tailed nuisance, 3x8x8, 4 classes), digits (real, 1x8x8, 10
+#: classes, scikit-learn), cifar10 (real, 3x32x32, 10 classes, from a local folder)
+IMAGE_TASKS = ("synthetic", "digits", "cifar10")
+LM_TASKS = ("markov", "text")
+
+
+def _standardize(train: ImageData, *others: ImageData) -> list[ImageData]:
+    """Standardize every split with the training split's per-channel mean and std."""
+    dims = (0,) + tuple(range(2, train.x.dim()))
+    mu = train.x.mean(dim=dims, keepdim=True)[0]
+    sd = train.x.std(dim=dims, keepdim=True)[0].clamp_min(1e-6)
+    return [ImageData((d.x - mu) / sd, d.y, d.num_classes) for d in (train, *others)]
+
+
+def image_task(name: str, n_train: int, seed: int, *, n_val: int = 256, n_test: int = 512,
+               label_noise: float = 0.0, image_size: int = 8, cifar10_dir: str | Path = "",
+               task_seed: int = 0) -> tuple[ImageData, ImageData, ImageData]:
+    """(train, val, test) of an image task; ``seed`` draws the training subset (and its label noise).
+
+    ``digits``: a fixed permutation (``task_seed``) sets aside ``n_test`` test and ``n_val`` validation
+    images; the ``n_train`` training images are drawn from the remaining pool (at most 1797 - n_val -
+    n_test). ``cifar10``: the training subset is drawn from the 50000 training images, validation is a
+    fixed subset of them disjoint from every training draw, test is ``test_batch``. ``synthetic``: see
+    :func:`synthetic_images`. Pixels are standardized per channel with the training split's statistics;
+    label noise applies to the training split only.
+    """
+    n_train = _check_pos_int("n_train", n_train)
+    if name == "synthetic":
+        tr = synthetic_images(n_train, size=image_size, task_seed=task_seed, seed=seed)
+        va = synthetic_images(n_val, size=image_size, task_seed=task_seed, seed=2 ** 31 - 1)
+        te = synthetic_images(n_test, size=image_size, task_seed=task_seed, seed=2 ** 31 - 2)
+        return with_label_noise(tr, label_noise, seed + 1), va, te
+    if name == "digits":
+        full = load_digits()
+        perm = np.random.default_rng([task_seed, 1797]).permutation(len(full))
+        te, va, pool = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+        if n_train > pool.size:
+            raise ValueError(f"digits: n_train={n_train} exceeds the {pool.size} images left after n_val={n_val} "
+                             f"and n_test={n_test}")
+        tr = np.sort(np.random.default_rng(seed).choice(pool, n_train, replace=False))
+        train, val, test = _standardize(full.subset(torch.as_tensor(tr)), full.subset(torch.as_tensor(va)),
+                                        full.subset(torch.as_tensor(te)))
+        return with_label_noise(train, label_noise, seed + 1), val, test
+    if name == "cifar10":
+        if not str(cifar10_dir):
+            raise ValueError("the cifar10 task needs the path of the cifar-10-batches-py folder (cifar10_dir)")
+        full = load_cifar10(cifar10_dir, train=True, normalize=False)
+        test = load_cifar10(cifar10_dir, train=False, normalize=False)
+        perm = np.random.default_rng([task_seed, 50000]).permutation(len(full))
+        va, pool = perm[:n_val], perm[n_val:]
+        if n_train > pool.size:
+            raise ValueError(f"cifar10: n_train={n_train} exceeds the {pool.size} training images left")
+        tr = np.sort(np.random.default_rng(seed).choice(pool, n_train, replace=False))
+        test = test.subset(torch.arange(min(n_test, len(test))))
+        train, val, test = _standardize(full.subset(torch.as_tensor(tr)), full.subset(torch.as_tensor(va)), test)
+        return with_label_noise(train, label_noise, seed + 1), val, test
+    raise ValueError(f"unknown image task {name!r}; known: {IMAGE_TASKS}")
+
+
+@dataclass
+class LMTask:
+    """(train, val, test) token windows (N, T) int64 of a language task, its vocabulary size and, for the
+    Markov language, the oracle loss on the test tokens and the entropy rate (nats/token); NaN otherwise."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    vocab: int
+    oracle: float = math.nan
+    entropy_rate: float = math.nan
+
+
+def lm_task(name: str, n_train: int, seq_len: int, seed: int, *, n_val: int = 256, n_test: int = 512,
+            vocab: int = 16, branching: int = 3, text_path: str | Path = "", task_seed: int = 0) -> LMTask:
+    """The splits of a language task with windows of ``seq_len + 1`` tokens (inputs and next-token targets).
+
+    ``markov``: a :class:`MarkovLanguage` (``task_seed``) with its oracle loss. ``text``: a character-level
+    corpus from ``text_path``; its non-overlapping windows are split by a fixed permutation into test,
+    validation and a pool from which ``seed`` draws the training windows.
+    """
+    T = _check_pos_int("seq_len", seq_len) + 1
+    if name == "markov":
+        lang = MarkovLanguage(vocab, branching, seed=task_seed)
+        tr = lang.sample(n_train, T, seed=seed)
+        va, te = lang.sample(n_val, T, seed=2 ** 31 - 1), lang.sample(n_test, T, seed=2 ** 31 - 2)
+        return LMTask(tr, va, te, vocab, lang.oracle_loss(te), lang.entropy_rate)
+    if name == "text":
+        if not str(text_path):
+            raise ValueError("the text task needs the path of a UTF-8 text file (text_path)")
+        corpus = load_text_corpus(text_path)
+        w = corpus.windows(T)
+        perm = np.random.default_rng([task_seed, w.shape[0]]).permutation(w.shape[0])
+        te, va, pool = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+        if pool.size < 1 or te.size < 1 or va.size < 1:
+            raise ValueError(f"text: {w.shape[0]} windows of {T} characters are too few for n_val={n_val}, "
+                             f"n_test={n_test} and a training pool")
+        tr = np.sort(np.random.default_rng(seed).choice(pool, min(n_train, pool.size), replace=False))
+        return LMTask(w[torch.as_tensor(tr)], w[torch.as_tensor(va)], w[torch.as_tensor(te)], len(corpus.vocab))
+    raise ValueError(f"unknown language task {name!r}; known: {LM_TASKS}")

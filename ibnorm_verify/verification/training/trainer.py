@@ -18,13 +18,20 @@ modelling (an (N, T) int64 token tensor; next-token loss on positions 1..T-1).
 
 Determinism: with the same model initial state, data and ``cfg`` (seed included) two runs give
 bit-identical parameters on the same machine and thread count. A run with ``checkpoint`` set saves the
-model, optimizer, generator state and the log every ``checkpoint_every`` steps; calling ``train`` again
-with the same path resumes from the last checkpoint and ends in the same state as an uninterrupted run.
+model, optimizer, generator state and the log every ``checkpoint_every`` steps (atomically: a temporary
+file, then a rename); calling ``train`` again with the same path resumes from the last checkpoint and
+ends in the same state as an uninterrupted run. A checkpoint that cannot be read back (truncated by a
+full disk or a copy, corrupt, or missing a field) is reported with a warning, removed, and the run
+starts from step 0: it never crashes every rerun. A readable checkpoint written with another
+``TrainConfig`` is refused (``ValueError``): that is a caller error, not damage.
+
+This is the one training loop of the suite; every learned-model claim trains through it.
 """
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,11 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.architectures import NORM_TYPES
+from ibnorm import spec_of
+
 from .data import ImageData
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "group_variance", "normalizer_modules",
-           "weight_modules", "seeded_init"]
+           "weight_modules", "seeded_init", "CheckpointError", "load_checkpoint"]
 
 
 @dataclass
@@ -84,8 +92,8 @@ def seeded_init(seed: int, builder, *args, **kwargs) -> nn.Module:
 # ------------------------------------------------------------------------------------ statistics
 
 def normalizer_modules(model: nn.Module) -> dict[str, nn.Module]:
-    """Every normalizer (torch or IBNorm) of ``model`` by qualified name."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, NORM_TYPES)}
+    """Every normalizer (torch or IBNorm, any module :func:`ibnorm.spec_of` resolves) by qualified name."""
+    return {n: m for n, m in model.named_modules() if spec_of(m) is not None}
 
 
 def weight_modules(model: nn.Module) -> dict[str, Tensor]:
@@ -96,23 +104,23 @@ def weight_modules(model: nn.Module) -> dict[str, Tensor]:
 def group_variance(module: nn.Module, x: Tensor) -> Tensor:
     """Per-group input statistic the normalizer divides by, one value per group (a 1-D tensor).
 
-    LayerNorm: variance over ``normalized_shape`` per sample; RMSNorm: mean square over it; BatchNorm:
-    variance over (N, spatial) per channel; GroupNorm: variance per (sample, group). Biased (ddof=0),
-    as the normalizers use it.
+    By the module's grouping (:func:`ibnorm.spec_of`): ``layer``: variance over ``normalized_shape`` per
+    sample; ``rms``: mean square over it; ``batch``: variance over (N, spatial) per channel; ``group``:
+    variance per (sample, group); ``instance``: variance per (sample, channel). Biased (ddof=0), as the
+    normalizers use it.
     """
+    spec = spec_of(module)
+    if spec is None:
+        raise TypeError(f"{type(module).__name__} is not a supported normalizer")
     x = x.detach()
-    if isinstance(module, nn.LayerNorm):
-        dims = tuple(range(-len(module.normalized_shape), 0))
-        return x.var(dim=dims, unbiased=False).reshape(-1)
-    if isinstance(module, nn.RMSNorm):
-        dims = tuple(range(-len(module.normalized_shape), 0))
-        return (x * x).mean(dim=dims).reshape(-1)
-    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+    if spec.grouping in ("layer", "rms"):
+        dims = tuple(range(-len(spec.normalized_shape or (x.shape[-1],)), 0))
+        return (x.var(dim=dims, unbiased=False) if spec.grouping == "layer" else (x * x).mean(dim=dims)).reshape(-1)
+    if spec.grouping == "batch":
         dims = (0,) + tuple(range(2, x.dim()))
         return x.var(dim=dims, unbiased=False).reshape(-1)
-    if isinstance(module, nn.GroupNorm):
-        return x.reshape(x.shape[0], module.num_groups, -1).var(dim=2, unbiased=False).reshape(-1)
-    raise TypeError(f"{type(module).__name__} is not a supported normalizer")
+    groups = x.shape[1] if spec.grouping == "instance" else int(spec.num_groups or 1)
+    return x.reshape(x.shape[0], groups, -1).var(dim=2, unbiased=False).reshape(-1)
 
 
 class _VarianceRecorder:
@@ -195,6 +203,28 @@ def _new_log(model: nn.Module) -> dict:
             "weight_norm": {n: [] for n in weight_modules(model)}}
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be used (truncated, corrupt or incomplete)."""
+
+
+_CKPT_KEYS = ("model", "opt", "gen", "log", "step", "cfg")
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a training checkpoint; :class:`CheckpointError` if it is truncated, corrupt or incomplete."""
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as e:  # torch raises RuntimeError / EOFError / UnpicklingError / zipfile errors
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict) or any(k not in state for k in _CKPT_KEYS):
+        raise CheckpointError(f"checkpoint {path} is incomplete (expected the fields {_CKPT_KEYS})")
+    step = state["step"]
+    if not isinstance(step, int) or step < 0 or len(state["log"].get("step", [])) != step:
+        raise CheckpointError(f"checkpoint {path} is inconsistent (step {step!r} vs a log of "
+                              f"{len(state['log'].get('step', []))} steps)")
+    return state
+
+
 def train(model: nn.Module, train_data, test_data, cfg: TrainConfig, *, val_data=None,
           checkpoint: str | os.PathLike | None = None, stop_after: int | None = None) -> TrainResult:
     """Train ``model`` in place; returns the log (see the module docstring) and the final metrics.
@@ -215,8 +245,14 @@ def train(model: nn.Module, train_data, test_data, cfg: TrainConfig, *, val_data
     gen = torch.Generator().manual_seed(int(cfg.seed))
     log, start = _new_log(model), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    state = None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        try:
+            state = load_checkpoint(ckpt)
+        except CheckpointError as e:
+            warnings.warn(f"{e}; removing it and training from step 0", RuntimeWarning, stacklevel=2)
+            ckpt.unlink(missing_ok=True)
+    if state is not None:
         if state["cfg"] != asdict(cfg):
             raise ValueError(f"checkpoint {ckpt} was written with a different TrainConfig")
         model.load_state_dict(state["model"])

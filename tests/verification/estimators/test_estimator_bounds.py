@@ -15,8 +15,9 @@ from ibnorm_verify.verification.estimators.bounds import (
     pac_bayes_sharpness_bound,
     param_distance,
     spectral_margin_bound,
-    validate_bounds,
+    validate,
 )
+from ibnorm_verify.verification.evidence import ValidationRow
 from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
 
 
@@ -55,7 +56,7 @@ def test_batchnorm_is_folded_only_in_eval_mode_and_unknown_modules_refused():
 
 
 def test_chain_factors_fold_bn_into_the_matrix():
-    net = build_network(depth=2, width=4, gain=1.0, norm="bn", activation="relu", seed=0)
+    net = build_network(depth=2, width=4, gain=1.0, norm="batch", activation="relu", seed=0)
     x = torch.randn(16, 4, dtype=torch.float64)
     calibrate_batchnorm(net, x)
     f = chain_factors(net, x)
@@ -78,13 +79,13 @@ def test_spectral_margin_bound_hand_check_on_linear_chain():
     assert out["r_a"] == pytest.approx(spectral_complexity([2.0, 2.0], l21), rel=1e-10)
     assert out["margin_risk"] >= 0.1 - 1e-12 and out["bound"] > out["margin_risk"]
     assert "certified" in out["notes"]
-    ln = build_network(depth=2, width=3, gain=2.0, norm="ln", activation="relu", seed=1)
+    ln = build_network(depth=2, width=3, gain=2.0, norm="layer", activation="relu", seed=1)
     assert "local version" in spectral_margin_bound(ln, x, y)["notes"]
 
 
 def test_pac_bayes_sharpness_bound_valid_and_restores_weights():
-    net = build_network(depth=2, width=6, gain=1.0, norm="ln", activation="relu", seed=0, dtype="float32")
-    init = build_network(depth=2, width=6, gain=1.0, norm="ln", activation="relu", seed=1, dtype="float32")
+    net = build_network(depth=2, width=6, gain=1.0, norm="layer", activation="relu", seed=0, dtype="float32")
+    init = build_network(depth=2, width=6, gain=1.0, norm="layer", activation="relu", seed=1, dtype="float32")
     x = torch.randn(50, 6)
     y = net(x).argmax(1)
     before = [p.detach().clone() for p in net.parameters()]
@@ -110,5 +111,7 @@ def test_local_lipschitz_bound_uses_the_parameter_lipschitz_estimate():
 
 
 def test_validation_rows_pass():
-    rows = validate_bounds()
-    assert len(rows) == 4 and all(r["passed"] for r in rows)
+    rows = validate()
+    assert len(rows) == 4 and all(isinstance(r, ValidationRow) and r.passed for r in rows)
+    lip = rows[-1]
+    assert lip.lower <= lip.truth * (1 + 1e-9) and lip.upper >= lip.truth * (1 - 1e-9)

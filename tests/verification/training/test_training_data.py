@@ -9,10 +9,14 @@ import torch
 from ibnorm_verify.verification.training.data import (
     ImageData,
     MarkovLanguage,
+    image_task,
+    lm_task,
     load_cifar10,
+    load_digits,
     load_text_corpus,
     split,
     synthetic_images,
+    with_label_noise,
 )
 
 
@@ -117,3 +121,54 @@ def test_split_and_imagedata_validation():
         split(10, (0.7, 0.7))
     with pytest.raises(ValueError):
         ImageData(torch.zeros(3, 2), torch.zeros(4, dtype=torch.int64), 2)
+
+
+def test_load_digits_is_the_real_bundled_data():
+    d = load_digits()
+    assert d.x.shape == (1797, 1, 8, 8) and d.num_classes == 10 and float(d.x.max()) == 1.0
+    assert sorted(set(d.y.tolist())) == list(range(10))
+
+
+def test_image_task_digits_splits():
+    tr, va, te = image_task("digits", 300, seed=1, n_val=100, n_test=200)
+    tr2, va2, te2 = image_task("digits", 300, seed=2, n_val=100, n_test=200)
+    assert tr.x.shape == (300, 1, 8, 8) and va.x.shape[0] == 100 and te.x.shape[0] == 200
+    assert torch.equal(te.y, te2.y) and not torch.equal(tr.x, tr2.x)       # fixed test set, seeded training draw
+    assert abs(float(tr.x.mean())) < 1e-5 and abs(float(tr.x.std()) - 1) < 1e-2
+    raw = load_digits()
+    rows = {tuple(r.tolist()) for r in raw.x.reshape(1797, -1)}
+    assert len(rows) > 1700
+    with pytest.raises(ValueError, match="exceeds"):
+        image_task("digits", 1700, seed=0)
+    with pytest.raises(ValueError, match="unknown image task"):
+        image_task("mnist", 10, seed=0)
+
+
+def test_label_noise_on_training_split_only():
+    tr, _, te = image_task("digits", 400, seed=0, label_noise=0.5)
+    clean, _, te0 = image_task("digits", 400, seed=0)
+    assert torch.equal(te.y, te0.y) and 0.3 < float((tr.y != clean.y).float().mean()) < 0.6
+    with pytest.raises(ValueError):
+        with_label_noise(clean, 1.5, 0)
+
+
+def test_image_task_cifar10_from_a_local_folder(tmp_path):
+    _write_batch(tmp_path / "data_batch_1", 40, 0)
+    _write_batch(tmp_path / "test_batch", 10, 2)
+    tr, va, te = image_task("cifar10", 20, seed=0, n_val=8, n_test=6, cifar10_dir=tmp_path)
+    assert tr.x.shape == (20, 3, 32, 32) and va.x.shape[0] == 8 and te.x.shape[0] == 6
+    with pytest.raises(ValueError, match="cifar10_dir"):
+        image_task("cifar10", 20, seed=0)
+
+
+def test_lm_tasks(tmp_path):
+    m = lm_task("markov", 16, 8, seed=0, n_val=4, n_test=5, vocab=6, branching=2)
+    assert m.train.shape == (16, 9) and m.test.shape == (5, 9) and m.vocab == 6 and m.oracle > 0
+    f = tmp_path / "corpus.txt"
+    f.write_text("the quick brown fox jumps over the lazy dog. " * 20, encoding="utf-8")
+    t = lm_task("text", 10, 7, seed=0, n_val=5, n_test=5, text_path=f)
+    assert t.train.shape == (10, 8) and t.val.shape == (5, 8) and t.vocab == len(set(f.read_text())) and math.isnan(t.oracle)
+    with pytest.raises(ValueError, match="text_path"):
+        lm_task("text", 10, 7, seed=0)
+    with pytest.raises(ValueError, match="too few"):
+        lm_task("text", 10, 400, seed=0, text_path=f)

@@ -1,0 +1,92 @@
+"""What the three learned-model claims share: checkpoint paths, thinned curves, plateau diagnostics, seeds.
+
+Used by :mod:`.cap_training_statistics`, :mod:`.cap_local_generalization_bound` and
+:mod:`.ib_empirical_performance`; every one of them trains through the one training loop,
+:func:`ibnorm_verify.verification.training.trainer.train`.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..runtime import derive_seed
+from ..verdict import check_precondition
+
+__all__ = ["checkpoint_path", "thin_index", "plateau_drop", "plateau_check", "run_seeds", "run_extending_seeds",
+           "PLATEAU_WINDOW"]
+
+#: the plateau diagnostic compares the mean training loss of the last and the previous windows of this
+#: fraction of the steps
+PLATEAU_WINDOW = 0.1
+
+
+def checkpoint_path(checkpoint_dir: str, item: Any) -> str | None:
+    """Per-run checkpoint file under ``checkpoint_dir`` (None when empty), named by a hash of the sweep
+    item: an interrupted long run (full scale) resumes from its last checkpoint, on top of the per-item
+    result cache of ``ctx.map``."""
+    if not checkpoint_dir:
+        return None
+    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    key = repr(sorted(asdict(item).items())) if is_dataclass(item) else repr(item)
+    return str(Path(checkpoint_dir) / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".pt"))
+
+
+def thin_index(n: int, k: int) -> list[int]:
+    """At most ``k`` evenly spaced indices into a sequence of length ``n`` (first and last kept)."""
+    if n <= k:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()))
+
+
+def run_seeds(seed: int, *tags: Any) -> dict[str, int]:
+    """The derived seeds of one run (:func:`ibnorm_verify.verification.runtime.derive_seed`): the data
+    draw, the initialization and the minibatch order, each from the replicate ``seed`` and ``tags``."""
+    return {k: derive_seed(seed, k, *tags) % (2 ** 62) for k in ("data", "init", "batches")}
+
+
+def plateau_drop(train_loss: Sequence[float], window: float = PLATEAU_WINDOW) -> float:
+    """Relative decrease of the mean training loss from the second-to-last to the last window
+    (``window`` of the steps each): about 0 on a plateau, large while the loss still falls."""
+    v = np.asarray(train_loss, dtype=float)
+    w = max(1, int(round(window * v.size)))
+    if v.size < 2 * w:
+        return math.nan
+    prev, last = float(v[-2 * w:-w].mean()), float(v[-w:].mean())
+    return (prev - last) / prev if prev > 0 else math.nan
+
+
+def plateau_check(name: str, drops: Sequence[float], tol: float, *, cell: dict | None = None):
+    """Precondition: every run's training loss has reached a plateau (relative drop over the last window
+    below ``tol``), so the verdict is not decided by under-training."""
+    d = [float(x) for x in drops]
+    worst = max(d) if d and all(math.isfinite(x) for x in d) else math.nan
+    ok = math.isfinite(worst) and worst < tol
+    why = (f"training loss on a plateau in every run (largest relative drop over the last {PLATEAU_WINDOW:.0%} "
+           f"of steps {worst:.3g} < {tol:g})" if ok else
+           f"not trained to a plateau: the training loss still fell by {worst:.3g} (>= {tol:g}) over the last "
+           f"{PLATEAU_WINDOW:.0%} of steps in some run; train longer (more steps)")
+    return check_precondition(name, ok, why, {"relative_drops": d, "tolerance": tol}, cell=cell)
+
+
+def run_extending_seeds(claim, ctx, max_seeds: int):
+    """``items -> map -> analyze`` at the runner's seeds, then, if some evidence check is undecided and
+    ``max_seeds`` allows, once more with the seeds extended to ``max_seeds`` (the claim's stated seed
+    budget; only the new seeds' runs are computed). Returns ``(context with the seeds used, analysis)``."""
+    records = ctx.map(type(claim).worker, claim.items(ctx), label=claim.id)
+    analysis = claim.analyze(records, ctx.params)
+    undecided = [c for c in analysis.checks if c.role == "evidence" and c.verdict.value == "inconclusive"]
+    seeds = list(ctx.seeds)
+    if undecided and len(seeds) < max_seeds:
+        extra = list(range(max(seeds, default=-1) + 1, max(seeds, default=-1) + 1 + max_seeds - len(seeds)))
+        ctx2 = replace(ctx, seeds=extra)
+        records = records + ctx.map(type(claim).worker, claim.items(ctx2), label=f"{claim.id} (+{len(extra)} seeds)")
+        ctx = replace(ctx, seeds=seeds + extra)
+        analysis = claim.analyze(records, ctx.params)
+        analysis.notes.append(f"{len(undecided)} evidence check(s) were undecided at {len(seeds)} seeds; the sample "
+                              f"was extended to the claim's seed budget of {max_seeds} seeds.")
+    return ctx, analysis
