@@ -194,7 +194,7 @@ def gaussian_weight_channel_mi(weight_sq_norm_change: float, noise_var: float) -
 
 
 # =====================================================================================================
-# Training / capacity section (issue 6): PAC-Bayes kl bounds, the spectrally normalized margin bound
+# Training / capacity section: PAC-Bayes kl bounds, the spectrally normalized margin bound
 # of Bartlett, Foster & Telgarsky (NeurIPS 2017), and the local-Lipschitz covering bound reconstructed
 # for arXiv 2511.00958. Model-level quantities (norms, margins, Lipschitz constants) are measured in
 # verification/estimators/bounds.py; here only the formulas.
@@ -356,7 +356,7 @@ def bartlett_margin_bound(margin_risk: float, data_fro_norm: float, r_a: float, 
 def local_lipschitz_covering_bound(n_params: int, radius: float, lip_params: float, n: int, *,
                                    gamma: float = 1.0, delta: float = 0.05, radius_grid: int = 32) -> dict:
     """RECONSTRUCTED local-Lipschitz covering bound for arXiv 2511.00958 section "generalization"
-    (``shared/papers/capacity.md`` 2.5: the exact form is not available; this is OUR derivation of the
+    (``docs/papers/capacity.md`` section 2.5: the exact form is not available; this is OUR derivation of the
     standard argument, not the paper's statement). Assumptions, each stated:
 
     * loss = ramp loss of the margin M(f(x), y) = f_y - max_{j != y} f_j at scale gamma, values in [0, 1];
