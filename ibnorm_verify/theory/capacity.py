@@ -1,19 +1,19 @@
 """Predictions of arXiv 2511.00958 ("exponential capacity control"), as code.
 
-The paper's theorem texts were not available (``shared/papers/capacity.md`` section 0), so every
+The paper's theorem texts were not available (``docs/papers/capacity.md`` section 0), so every
 prediction here is our reconstruction or a standard fact; each function carries ``provenance``
-("reconstructed" or "checked") and ``source`` (the digest section it implements) as attributes:
+("reconstructed" or "checked") and ``source`` (the section of ``docs/papers/capacity.md`` it implements) as attributes:
 
 * :func:`normalizer_local_factor`: the local Lipschitz factor |gamma| s / sqrt(var + eps) of one
-  normalization (digest section 2.2 [checked]: exact for LN/BN, an upper bound for vector gamma; the
+  normalization (section 2.2 [checked]: exact for LN/BN, an upper bound for vector gamma; the
   IBNorm compression slope s is our extension: the compression is s-Lipschitz elementwise).
 * :func:`unnormalized_log_slope`: the log-Lipschitz slope vs depth of an unnormalized net with gain g
   (section 2.1 [inferred], exact [checked] for linear orthogonal chains).
 * :func:`linear_chain_input_lipschitz` / :func:`linear_chain_param_lipschitz`: exact constants of
-  x -> W_L ... W_1 x with W_i = g Q_i (section 2.1 and 4.5; the sqrt(L) of the parameter case is our
+  x -> W_L ... W_1 x with W_i = g Q_i (section 2.1; the sqrt(L) of the parameter case is our
   derivation, below).
 * :func:`normalized_factor`, :func:`log_reduction`, :func:`regime`: the product law
-  prod_j |gamma_j| / sigma_j and its two regimes (section 2.3 [inferred]; section 4.6 and 4.11: the
+  prod_j |gamma_j| / sigma_j and its two regimes (section 2.3 [inferred], with its converse: the
   converse regime sigma_j < |gamma_j| amplifies).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _num(x, name: str) -> float:
     return v
 
 
-@_labelled("checked", "capacity.md 2.2 [checked] (LN/BN exact Jacobian norm); compression slope: our extension")
+@_labelled("checked", "docs/papers/capacity.md 2.2 [checked] (LN/BN exact Jacobian norm); compression slope: our extension")
 def normalizer_local_factor(gamma_abs_max: float, var_min: float, eps: float, slope: float = 1.0) -> float:
     """Bound on the Jacobian norm of one normalization where the standardized variance is >= var_min.
 
@@ -67,7 +67,7 @@ def normalizer_local_factor(gamma_abs_max: float, var_min: float, eps: float, sl
     return s * g / math.sqrt(den)
 
 
-@_labelled("reconstructed", "capacity.md 2.1 [inferred]; exact [checked] for linear orthogonal chains")
+@_labelled("reconstructed", "docs/papers/capacity.md 2.1 [inferred]; exact [checked] for linear orthogonal chains")
 def unnormalized_log_slope(gain: float, activation: str = "identity") -> float:
     """Slope of log Lip_input vs depth L of an unnormalized net with W_i = g Q_i (Q_i orthogonal).
 
@@ -83,7 +83,7 @@ def unnormalized_log_slope(gain: float, activation: str = "identity") -> float:
     return math.log(g)
 
 
-@_labelled("checked", "capacity.md 2.1 [checked]: ||J_x|| = g^L for W_i = g Q_i")
+@_labelled("checked", "docs/papers/capacity.md 2.1 [checked]: ||J_x|| = g^L for W_i = g Q_i")
 def linear_chain_input_lipschitz(gain: float, depth: int) -> float:
     """Exact input-Lipschitz constant g^L of the linear chain with W_i = g Q_i (square Q_i orthogonal)."""
     g = _num(gain, "gain")
@@ -92,7 +92,7 @@ def linear_chain_input_lipschitz(gain: float, depth: int) -> float:
     return g ** int(depth)
 
 
-@_labelled("checked", "capacity.md 4.5; derivation in the docstring")
+@_labelled("checked", "docs/papers/capacity.md 2.1 [checked]; derivation in the docstring")
 def linear_chain_param_lipschitz(gain: float, depth: int, x_norm: float) -> float:
     """Exact ||d f / d (W_1..W_L)||_2 of f = W_L...W_1 x, W_i = g Q_i (square orthogonal, no biases).
 
@@ -119,19 +119,19 @@ def _pairs(gammas: Sequence[float], sigmas: Sequence[float]) -> list[tuple[float
     return out
 
 
-@_labelled("reconstructed", "capacity.md 2.3 [inferred]: Lip(f_norm) <= Lip-product x prod_j |gamma_j|/sigma_j")
+@_labelled("reconstructed", "docs/papers/capacity.md 2.3 [inferred]: Lip(f_norm) <= Lip-product x prod_j |gamma_j|/sigma_j")
 def normalized_factor(gammas: Sequence[float], sigmas: Sequence[float]) -> float:
     """prod_j |gamma_j| / sigma_j: the factor K normalizers put on the product bound (sigma_j = sqrt(var_j + eps))."""
     return math.exp(-log_reduction(gammas, sigmas))
 
 
-@_labelled("reconstructed", "capacity.md 2.3 [inferred]; 4.6: log-ratio ~ sum_j log(sigma_j/|gamma_j|)")
+@_labelled("reconstructed", "docs/papers/capacity.md 2.3 [inferred]: log-ratio ~ sum_j log(sigma_j/|gamma_j|)")
 def log_reduction(gammas: Sequence[float], sigmas: Sequence[float]) -> float:
     """Predicted log(Lip_unnormalized / Lip_normalized) = sum_j log(sigma_j / |gamma_j|) (> 0: a reduction)."""
     return sum(math.log(s / g) for g, s in _pairs(gammas, sigmas))
 
 
-@_labelled("reconstructed", "capacity.md 2.3 caveat and 4.11: sigma_j > |gamma_j| reduces, < amplifies")
+@_labelled("reconstructed", "docs/papers/capacity.md 2.3 (the converse): sigma_j > |gamma_j| reduces, < amplifies")
 def regime(gammas: Sequence[float], sigmas: Sequence[float]) -> str:
     """"reduces" if every sigma_j > |gamma_j|, "amplifies" if every sigma_j < |gamma_j|, else "mixed"."""
     pr = _pairs(gammas, sigmas)

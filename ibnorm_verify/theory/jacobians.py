@@ -1,6 +1,6 @@
 """Jacobians of one normalization operation and their exact spectral norms (symbolic and closed form).
 
-Provenance. The formula below is [checked] mathematics (``shared/papers/capacity.md`` section 2.2):
+Provenance. The formula below is [checked] mathematics (``docs/papers/capacity.md`` section 2.2):
 it is what the single-normalizer lemma of arXiv 2511.00958 ("normalization reduces the Lipschitz
 constant, especially under large input variances") most likely states; the lemma's text was not
 available, so *reading it as this exact equality* is our reconstruction.
@@ -42,12 +42,15 @@ from typing import Sequence
 
 import numpy as np
 import sympy as sp
+import torch
 from sympy.core.function import AppliedUndef
+
+from ibnorm.compression import get_compression, validate_lam
 
 __all__ = [
     "KINDS", "CENTERED_KINDS", "group_matrix", "bracket_eigenvalues", "group_norm_factor",
     "jacobian_norm_formula", "jacobian_norm_bound", "lemma_norm", "ib_jacobian_norm_bound", "scaling_factor",
-    "SymbolicJacobian", "symbolic_jacobian", "symbolic_ib_jacobian", "verify_all",
+    "SymbolicJacobian", "symbolic_jacobian", "symbolic_ib_jacobian",
 ]
 
 #: Normalizer kinds: which axes form one group of the standardization.
@@ -218,10 +221,6 @@ def ib_jacobian_norm_bound(kind: str, x, gamma=1.0, eps: float = 1e-5, *, compre
     ``||J_g|| <= |gamma|_max * ||J_std(z_g)|| * max|f'(u_g)|``, with ``z = f(u)``.
     ``standardize_first``: ``J = diag(f'(yhat)) J_std(x)``, so ``||J_g|| <= |gamma|_max max|f'(yhat_g)| ||J_std(x_g)||``.
     """
-    import torch
-
-    from ibnorm.compression import get_compression, validate_lam
-
     comp = get_compression(compression)
     lam = validate_lam(comp, lam)
     if order not in ("compress_first", "standardize_first"):
@@ -452,11 +451,3 @@ def symbolic_ib_jacobian(kind: str = "layer", n: int = 3) -> SymbolicJacobian:
     # with J_std(z) = (gamma/s) B(z) (verified by symbolic_jacobian) this is the closed form below
     cf = (gamma / s) * _bracket(czs, stat_zs, s, center) * sp.diag(*ds) * C
     return SymbolicJacobian(f"ib-{kind}", (1, n), [list(range(n))], xs, eps, gamma, J, [cf], {}, verified)
-
-
-def verify_all() -> dict[str, dict[str, bool]]:
-    """Run every symbolic derivation at its default size; ``{name: verified}`` (a few seconds)."""
-    out = {k: symbolic_jacobian(k).verified for k in KINDS}
-    out["ib-layer"] = symbolic_ib_jacobian("layer", 3).verified
-    out["ib-rms"] = symbolic_ib_jacobian("rms", 3).verified
-    return out

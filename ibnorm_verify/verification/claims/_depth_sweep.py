@@ -26,6 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ibnorm_verify.theory.capacity import (
+    linear_chain_input_lipschitz,
+    linear_chain_param_lipschitz,
+    unnormalized_log_slope,
+)
+
 from ..estimators.lipschitz import estimate_lipschitz
 from ..evidence import Series
 from ..runtime import single_threaded
@@ -124,10 +130,11 @@ def _offset(wrt: str, depth: int) -> float:
 
 
 def _product_bound(wrt: str, depth: int, gain: float, x_norm: float) -> float:
-    """log of the product bound g^L (input) or sqrt(L) g^(L-1) ||x|| (params)."""
+    """log of the product bound g^L (input) or sqrt(L) g^(L-1) ||x|| (params): the exact constants of the
+    linear orthogonal chain, upper bounds for W_i = g Q_i with a 1-Lipschitz activation f, f(0) = 0."""
     if wrt == "input":
-        return depth * math.log(gain)
-    return 0.5 * math.log(depth) + (depth - 1) * math.log(gain) + math.log(x_norm)
+        return math.log(linear_chain_input_lipschitz(gain, depth))
+    return math.log(linear_chain_param_lipschitz(gain, depth, x_norm))
 
 
 def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
@@ -151,7 +158,7 @@ def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
         off = np.array([_offset(wrt, d) for d in depths])
         fit = bracket_slopes(depths, lo - off, hi - off)
         gap = np.median(hi - lo, axis=0)                                    # (D,) log(upper/lower)
-        log_g = math.log(regime.gain)
+        log_g = unnormalized_log_slope(regime.gain, regime.activation)   # exact only on the linear chain
         gi, ri = fit.growth_interval(), fit.rate_interval()
         details = {**fit.summary(), "depths": depths, "certificate_gap_log_at_max_depth": float(gap[-1]),
                    "upper_reasons": sorted({r["upper_reason"] for r in recs if r["upper_reason"]})}

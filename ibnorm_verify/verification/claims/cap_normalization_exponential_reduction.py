@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ibnorm_verify.theory import capacity as TC
+
 from ..estimators.lipschitz import estimate_lipschitz
 from ..evidence import Series
 from ..models import normalizer_scales, without_normalizers
@@ -76,12 +78,15 @@ def reduction_worker(item: ReductionItem) -> dict:
     en = estimate_lipschitz(net, x, seed=item.seed)
     eu = estimate_lipschitz(plain, x, seed=item.seed)
     scales = normalizer_scales(net, x)
-    # product law per input: sum_j log(sigma_j / |gamma_j|); the reduction of the sup is at least its min
-    law = np.sum([np.log(s.numpy()) - math.log(g) for s, g in scales], axis=0)
+    gammas = [g for _, g in scales]
+    per_input = [[float(s[n]) for s, _ in scales] for n in range(x.shape[0])]
+    # product law per input (theory.capacity.log_reduction); the reduction of the sup is at least its min
+    law = [TC.log_reduction(gammas, sig) for sig in per_input]
+    regimes = {TC.regime(gammas, sig) for sig in per_input}
     return {**r.coords(AXES), "units": item.units, "K": num_normalizers(net), "seed": item.seed,
             "in_map": item.in_map, "in_phase": item.in_phase, "lower_norm": float(en.lower), "upper_norm": float(en.upper),
-            "lower_unnorm": float(eu.lower), "upper_unnorm": float(eu.upper), "product_law": float(np.min(law)),
-            "mean_log_sigma_over_gamma": float(np.mean(law)) / max(len(scales), 1),
+            "lower_unnorm": float(eu.lower), "upper_unnorm": float(eu.upper), "product_law": float(min(law)),
+            "sigma_vs_gamma": regimes.pop() if len(regimes) == 1 else "mixed",
             "upper_reason": "; ".join(x for x in (en.upper_reason, eu.upper_reason) if x)}
 
 
@@ -118,9 +123,8 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
         law_slope = float(np.mean(row_slopes(ks, law)))
         gap = np.median([[_log(by[s, u]["upper_norm"]) - _log(by[s, u]["lower_norm"]) for u in units]
                          for s in seeds], axis=0)
-        sigma_regime = "reduces" if all(by[s, u]["mean_log_sigma_over_gamma"] > 0 for s in seeds for u in units) \
-            else ("amplifies" if all(by[s, u]["mean_log_sigma_over_gamma"] < 0 for s in seeds for u in units)
-                  else "mixed")
+        found = {r["sigma_vs_gamma"] for r in recs}
+        sigma_regime = found.pop() if len(found) == 1 else "mixed"
         gi, di = fit.growth_interval(), dev.rate_interval()
         details = {"reduction": fit.summary(), "law_deviation": dev.summary(), "K": ks,
                    "product_law_slope": law_slope, "sigma_vs_gamma": sigma_regime,

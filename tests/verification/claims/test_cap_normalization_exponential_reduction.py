@@ -27,7 +27,7 @@ def _records(rate, law, gap=0.01, cell=CELL, ks=(1, 2, 3), seeds=(0, 1, 2), in_p
             out.append({**cell, "units": k, "K": k, "seed": s, "in_map": True, "in_phase": in_phase,
                         "lower_unnorm": un, "upper_unnorm": un * math.exp(gap), "lower_norm": nm,
                         "upper_norm": nm * math.exp(gap * k), "product_law": law * k + e,
-                        "mean_log_sigma_over_gamma": law, "upper_reason": ""})
+                        "sigma_vs_gamma": "reduces" if law > 0 else "amplifies", "upper_reason": ""})
     return out
 
 
