@@ -6,14 +6,18 @@ converted to ``Series`` get their Evidence from their own pure ``analyze`` on co
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 
 from ibnorm_verify.verification.claims import cap_local_generalization_bound as local_bound
+from ibnorm_verify.verification.claims import cap_loss_smoothness as smoothness
+from ibnorm_verify.verification.claims import cap_norm_jacobian as norm_jacobian
+from ibnorm_verify.verification.claims import cap_normalization_exponential_reduction as reduction
 from ibnorm_verify.verification.claims import cap_training_statistics as training_statistics
+from ibnorm_verify.verification.claims import cap_unnormalized_exponential_input as growth_input
+from ibnorm_verify.verification.claims import cap_unnormalized_exponential_params as growth_params
 from ibnorm_verify.verification.claims import ib_empirical_performance as performance
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.evidence import Evidence
@@ -26,41 +30,13 @@ def _ev(claim_id: str, arrays: dict, validation: list | None = None) -> Evidence
                     scale="tiny", arrays=arrays, validation=validation or [])
 
 
-def _long(**axes):
-    """Cartesian product of the named axes -> dict of equal-length lists."""
-    names = list(axes)
-    rows = list(itertools.product(*axes.values()))
-    return {n: [r[i] for r in rows] for i, n in enumerate(names)}
-
-
 def synthetic_evidence() -> dict:
     rng = np.random.default_rng(0)
     ev = {}
-    # cap.unnormalized-exponential-*: (gain, seed, depth) nested lists, lower/upper bound brackets
-    gains, depths, seeds = [1.5, 2.0], [2, 3, 4], [0, 1]
-    lo = [[[L * math.log(g) + 0.01 * rng.standard_normal() for L in depths] for _ in seeds] for g in gains]
-    hi = [[[v + 0.05 for v in row] for row in m] for m in lo]
-    nlo = [[[0.1 * v for v in row] for row in m] for m in lo]
-    depth_arrays = {"gains": gains, "depths": depths, "seeds": seeds, "log_lip_lower": lo, "log_lip_upper": hi,
-                    "log_lip_norm_lower": nlo, "log_lip_norm_upper": nlo}
-    for cid in ("cap.unnormalized-exponential-input", "cap.unnormalized-exponential-params"):
-        ev[cid] = _ev(cid, depth_arrays)
-        ev[cid].predicted = {f"slope g={g:g}": math.log(g) for g in gains}
-    # cap.normalization-exponential-reduction: (seed, K) brackets + (phase gain, K) grid
-    ks, pg = [1, 2, 3], [0.5, 1.0, 2.0]
-    pred = [[k * math.log(2.0) for k in ks] for _ in seeds]
-    ev["cap.normalization-exponential-reduction"] = _ev("cap.normalization-exponential-reduction", {
-        "K": ks, "seeds": seeds, "log_reduction_lower": [[v - 0.1 for v in r] for r in pred],
-        "log_reduction_upper": [[v + 0.1 for v in r] for r in pred], "log_reduction_pred": pred,
-        "phase_gains": pg, "phase_log_reduction": [[k * math.log(g) for k in ks] for g in pg],
-        "phase_log_reduction_pred": [[k * math.log(g) * 1.1 for k in ks] for g in pg]})
-    ev["cap.normalization-exponential-reduction"].conditions = {"gain": 2.0, "norm": "ln", "every": 2}
-    # cap.loss-smoothness: (seed, K)
-    sm = {"K": ks, "seeds": seeds}
-    for q, base in (("grad", 3.0), ("hessian", 5.0)):
-        sm[f"log_{q}_norm"] = [[base - k + 0.1 * rng.standard_normal() for k in ks] for _ in seeds]
-        sm[f"log_{q}_norm_unnorm"] = [[base + k for k in ks] for _ in seeds]
-    ev["cap.loss-smoothness"] = _ev("cap.loss-smoothness", sm)
+    seeds = [0, 1]
+    # the capacity claims of C1 (growth, reduction, smoothness, norm-Jacobian): their own analyze() on
+    # constructed records
+    ev.update(_capacity_evidence(rng))
     # cap.training-statistics and cap.local-generalization-bound: Evidence from the claims' own analyze()
     ev["cap.training-statistics"] = _training_statistics_evidence(rng)
     ev["cap.local-generalization-bound"] = _local_bound_evidence(rng)
@@ -87,27 +63,69 @@ def synthetic_evidence() -> dict:
     ev["ib.nuisance-suppression"] = _ev("ib.nuisance-suppression", nu, mi_validation)
     ev["ib.higher-ib-value"] = _ev("ib.higher-ib-value", ib, mi_validation)
     ev["ib.higher-ib-value"].conditions = {"betas": [0.01, 0.1], "noise_std": [0.3, 1.0]}
-    ev["cap.loss-smoothness"].validation = [
-        {"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0, "passed": True}]
-    ev["cap.unnormalized-exponential-input"].validation = [
-        {"estimator": "lipschitz", "case": "W=2Q", "exact": 2.0, "lower": 1.99, "upper": 2.5, "passed": True}]
     ev["ib.empirical-performance"] = _performance_evidence(rng)
-    # cap.norm-jacobian: long-format formula rows + blow-up curves
-    jac = _long(formula_kind=["ln", "bn", "rms"], formula_source=["torch", "ibnorm"], formula_eps=[1e-5], seed=seeds)
-    jac["formula_predicted"] = [float(x) for x in rng.uniform(0.1, 3.0, len(jac["seed"]))]
-    jac["formula_measured"] = list(jac["formula_predicted"])
-    sig = [1e-3, 1e-2, 1e-1, 1.0]
-    jac.update({"blowup_sigma": sig, "blowup_norm_eps0": [1 / x for x in sig], "blowup_predicted_eps0": [1 / x for x in sig],
-                "blowup_norm_eps": [1 / math.sqrt(x * x + 1e-4) for x in sig],
-                "blowup_predicted_eps": [1 / math.sqrt(x * x + 1e-4) for x in sig], "blowup_bound_eps": 100.0,
-                "scaling_eps": [0.0, 1e-4]})
-    ev["cap.norm-jacobian"] = _ev("cap.norm-jacobian", jac)
     return ev
 
 
 def _from_analysis(claim, analysis, params: dict | None = None) -> Evidence:
     ctx = Context(params=params or {}, seeds=[0, 1], scale="tiny")
     return claim.evidence_of(ctx, analysis)
+
+
+_CAP_CELLS = [dict(activation="identity", init="orthogonal", architecture="mlp", gain=2.0, state="init"),
+              dict(activation="relu", init="gaussian", architecture="mlp", gain=2.0, state="init"),
+              dict(activation="tanh", init="gaussian", architecture="mlp", gain=2.0, state="init"),
+              dict(activation="relu", init="gaussian", architecture="resnet", gain=2.0, state="init")]
+
+
+def _capacity_evidence(rng) -> dict:
+    """C1's claims: Evidence from each claim's own analyze() on constructed records (made-up numbers)."""
+    out = {}
+    depth = []
+    for cell in _CAP_CELLS:
+        rate = math.log(cell["gain"]) * (1.0 if cell["activation"] == "identity" else 0.7)
+        for s in range(3):
+            e = 0.02 * rng.standard_normal()
+            for d in (2, 4, 6):
+                lo = math.exp(rate * d + e)
+                hi = math.inf if cell["architecture"] == "resnet" else lo * math.exp(0.05 * d * (cell["init"] != "orthogonal"))
+                depth.append({**cell, "depth": d, "seed": s, "lower": lo, "upper": hi, "x_norm": 4.0,
+                              "upper_reason": "no certified bound" if math.isinf(hi) else ""})
+    for mod in (growth_input, growth_params):
+        out[mod.CLAIM.id] = _from_analysis(mod.CLAIM, mod.CLAIM.analyze(depth, {}))
+    red, sm = [], []
+    for cell in _CAP_CELLS[:3]:
+        for gain in (2.0, 0.5, 1.0):
+            c = {**cell, "grouping": "layer", "gain": gain}
+            law = math.log(gain)
+            for s in range(3):
+                e = 0.02 * rng.standard_normal()
+                for k in (1, 2, 3):
+                    un, nm = math.exp(2 * k + e), math.exp(2 * k - law * k)
+                    red.append({**c, "units": k, "K": k, "seed": s, "in_map": gain != 1.0,
+                                "in_phase": cell["activation"] == "relu", "lower_norm": nm,
+                                "upper_norm": nm * math.exp(0.1 * k), "lower_unnorm": un, "upper_unnorm": un * 1.01,
+                                "product_law": law * k + e, "sigma_vs_gamma": "reduces" if law > 0 else "amplifies",
+                                "upper_reason": ""})
+                    if gain != 1.0:
+                        sm.append({**c, "units": k, "K": k, "seed": s, "grad_norm": 1.0, "hessian_norm": 1.0,
+                                   "grad_unnorm": math.exp((law + e) * k), "hessian_unnorm": math.exp(2 * (law + e) * k),
+                                   "converged_norm": True, "converged_unnorm": True, "iterations_norm": 9,
+                                   "iterations_unnorm": 9})
+    out[reduction.CLAIM.id] = _from_analysis(reduction.CLAIM, reduction.analyze_reduction(red, {"rel_tol": 0.1}))
+    out[smoothness.CLAIM.id] = _from_analysis(smoothness.CLAIM, smoothness.analyze_smoothness(sm, {"tol": 1e-3}))
+    jac = [{"kind": "formula", "grouping": g, "implementation": impl, "eps": eps, "gamma_mode": "scalar", "seed": s,
+            "measured": v * (1 + 1e-15), "predicted": v, "rel_error": 1e-15}
+           for g in ("layer", "rms", "batch") for impl in ("torch", "composite") for eps in (1e-5, 1.0) for s in range(2)
+           for v in [float(rng.uniform(0.1, 3.0))]]
+    sig = [1e-4, 1e-2, 1.0]
+    jac += [{"kind": "curve", "eps": eps, "seed": s, "cs": [0.1, 1.0, 10.0], "sigmas": sig,
+             "ratio": [10.0, 1.0, 0.1] if eps == 0 else [3.0, 1.0, 0.2], "ratio_predicted": [10.0, 1.0, 0.1] if eps == 0
+             else [3.0, 1.0, 0.2], "norm": [1 / math.sqrt(x * x + eps) for x in sig],
+             "norm_predicted": [1 / math.sqrt(x * x + eps) for x in sig]} for eps in (0.0, 1e-5) for s in range(2)]
+    jac.append({"kind": "validation", "rows": []})
+    out[norm_jacobian.CLAIM.id] = _from_analysis(norm_jacobian.CLAIM, norm_jacobian.analyze(jac, {}))
+    return out
 
 
 def _training_statistics_evidence(rng) -> Evidence:

@@ -65,10 +65,11 @@ def test_crashed_claim_is_reported(synthetic, tmp_path):
         pf.figure_module("loss_smoothness").make(synthetic, tmp_path)
 
 
-def test_arrays_of_the_wrong_shape_are_refused(synthetic, tmp_path):
+def test_series_of_the_wrong_dims_are_refused(synthetic, tmp_path):
     ev = synthetic["cap.loss-smoothness"]
-    ev.arrays["K"] = ev.arrays["K"][:-1]
-    with pytest.raises(FigureDataError, match="shape"):
+    s = ev.series["slope"]
+    ev.series["slope"] = type(s)(s.name, tuple(reversed(s.dims)), s.coords, s.values.T, s.unit)
+    with pytest.raises(FigureDataError, match="dims"):
         pf.figure_module("loss_smoothness").make(synthetic, tmp_path)
 
 

@@ -184,6 +184,7 @@ def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
                 cell=cell, envelope=True)))
         finite = bool(np.all(np.isfinite(hi)))
         if not finite:
+            details["no_mde"] = "no finite certified upper bound: the interval has no upper end"
             checks.append(check_precondition(
                 f"certified upper bounds [{label}]", False,
                 "no finite certified upper bound, so the slope interval has no upper end: "

@@ -256,9 +256,9 @@ def analyze(records: list[dict], params: dict) -> Analysis:
     series = []
     if formula:
         flat = [{**{a: r[a] for a in AXES}, "seed": r["seed"], "quantity": q, "v": r[q]}
-                for r in formula for q in ("measured", "predicted")]
+                for r in formula for q in ("measured", "predicted", "rel_error")]
         series.append(Series.from_records("jacobian_norm", flat, AXES + ("seed", "quantity"), "v",
-                                          coords={"quantity": ["measured", "predicted"]}))
+                                          coords={"quantity": ["measured", "predicted", "rel_error"]}))
     curves = kinds.get("curve", [])
     if curves:
         series += _curve_checks(curves, checks, params)
@@ -337,7 +337,7 @@ class NormJacobian(Claim):
     axes = AXES
     condition = "gamma constant on each group and >= 3 values per group (RMS: >= 2)"
     primary_part = "formula"
-    series = (SeriesSpec("jacobian_norm", AXES + ("seed", "quantity"), "measured ||J||_2 and the formula"),
+    series = (SeriesSpec("jacobian_norm", AXES + ("seed", "quantity"), "measured ||J||_2, the formula, relative error"),
               SeriesSpec("scaling", ("eps", "seed", "x", "quantity"), "nn.LayerNorm: ||J(cx)||/||J(x)|| vs c"),
               SeriesSpec("blowup", ("eps", "seed", "sigma", "quantity"), "nn.LayerNorm: ||J(sigma z)|| vs sigma"),
               SeriesSpec("ib_jacobian", ("compression", "lam", "seed", "quantity"), "IBLayerNorm (data, not checked)"))

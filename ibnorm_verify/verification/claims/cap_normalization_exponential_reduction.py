@@ -137,6 +137,8 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
         for end, v in zip(SLOPE_ENDS, (fit.estimate, *gi, *di, law_slope)):
             slope_recs.append({**cell, "end": end, "v": v})
         gap_recs += [{**cell, "K": k, "v": float(g)} for k, g in zip(ks, gap)]
+        if not np.all(np.isfinite(ends)):
+            details["no_mde"] = "no finite certified upper bound: the bracket has an open end"
         meta = dict(details=details, replicates=len(seeds), unit="seed")
         red = check_direction(f"exponential reduction in K [{label}]", fit.estimate, gi, greater_than=0.0,
                               part="reduction", cell={} if regime.setup_identity else cell, **meta)
