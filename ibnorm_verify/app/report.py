@@ -100,8 +100,16 @@ def _ci(c: Check) -> str:
     return "" if c.ci is None else f"[{_num(c.ci[0])}, {_num(c.ci[1])}]"
 
 
-def _unit(c: Check) -> str:
-    return f" {c.unit}" if c.unit and c.unit not in ("seed", "seeds") else ""
+def _replicates(c: Check) -> str:
+    """``"5 seeds"``: the number of units of replication behind a check's interval (``Check.unit`` names
+    the unit of replication, not a unit of measurement)."""
+    if c.replicates is None:
+        return ""
+    return f"{c.replicates} {_plural(c.unit or 'replicate', c.replicates)}"
+
+
+def _plural(unit: str, n: int | None) -> str:
+    return unit if n == 1 or unit.endswith("s") else unit + "s"
 
 
 def _evidence_checks(ev: Evidence) -> list[Check]:
@@ -135,7 +143,8 @@ def _primary(ev: Evidence) -> Check | None:
 
 
 def primary_line(ev: Evidence) -> str:
-    """``name: estimate [lo, hi] vs predicted`` of the claim's primary check (or its deciding check)."""
+    """``estimate [lo, hi] vs predicted: name`` of the claim's primary check (or its deciding check): the
+    number first, so that a shortened summary cell keeps it."""
     if not ev.ok:
         return f"crashed: {ev.error or 'no error text'}"
     c = _primary(ev)
@@ -143,19 +152,20 @@ def primary_line(ev: Evidence) -> str:
         return "no check was measured"
     if c.estimate is None:
         return f"{c.name}: {c.reason}"
-    return f"{c.name}: {_num(c.estimate)}{_unit(c)} {_ci(c)} vs {c.predicted}".replace("  ", " ")
+    return f"{_num(c.estimate)} {_ci(c)} vs {c.predicted}: {c.name}".replace("  ", " ")
 
 
 def where_line(ev: Evidence) -> str:
-    """Where the verdict holds: the regime map's tally and the separating condition (or the fixed conditions)."""
+    """Where the verdict holds: the regime map's tally and the separating condition (the axes are in the
+    claim's section)."""
     rm = ev.regimes
     if rm is not None and rm.cells:
         n = {v: len(rm.by_verdict(v)) for v in Verdict}
         tally = ", ".join(f"{n[v]} {v.value}" for v in Verdict if n[v])
-        s = f"{tally} of {len(rm.cells)} regimes ({' x '.join(rm.axes)})"
-        return s + (f"; holds when {rm.condition}" if rm.condition else "")
+        s = f"{tally} of {len(rm.cells)} regimes"
+        return s + (f"; holds when {rm.condition}" if rm.condition else f" ({' x '.join(rm.axes)})")
     if ev.conditions:
-        return "one regime: " + "; ".join(f"{k}={_fmt(v, 1)}" for k, v in list(ev.conditions.items())[:4])
+        return f"one regime ({len(ev.conditions)} fixed conditions, listed in the claim's section)"
     return "one regime"
 
 
@@ -199,19 +209,19 @@ def what_would_change(ev: Evidence) -> str | None:
     parts = []
     if known:
         c, n = max(known, key=lambda t: t[1])
-        unit = c.unit or "replicates"
+        unit = _plural(c.unit or "replicate", n)
         if len(known) > 1:
-            parts.append(f"about {n} {unit} (now {c.replicates}) would decide all {len(known)} open checks if the "
-                         f"effects are as estimated (the hardest: {c.name}, MDE {_num(c.mde)}{_unit(c)} now)")
+            parts.append(f"About {n} {unit} (now {c.replicates}) would decide all {len(known)} open checks if the "
+                         f"effects are as estimated (the hardest: {c.name}, MDE {_num(c.mde)} now).")
         else:
-            parts.append(f"about {n} {unit} (now {c.replicates}) would decide the open check {c.name} if the effect "
-                         f"is as estimated (MDE {_num(c.mde)}{_unit(c)} now)")
+            parts.append(f"About {n} {unit} (now {c.replicates}) would decide the open check {c.name} if the effect "
+                         f"is as estimated (MDE {_num(c.mde)} now).")
     if unknown:
         names = ", ".join(c.name for c in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        parts.append(f"{names} report no standard error or replicate count, so no sample size can be computed "
-                     "(a check that straddles its boundary at this budget)")
-    s = "; ".join(parts)
-    return s[0].upper() + s[1:] + "."
+        parts.append(f"No sample size can be computed for {len(unknown)} open "
+                     f"check{'s' if len(unknown) > 1 else ''} ({names}): no standard error or replicate count "
+                     "is recorded.")
+    return " ".join(parts)
 
 
 # ---------------------------------------------------------------------------- tables (shared by md and html)
@@ -228,12 +238,11 @@ def check_rows(ev: Evidence) -> tuple[list[str], list[list[str]]]:
         holm = "" if c.p_refute_holm is None else f"{c.p_refute_holm:.3g}"
         if c.p_refute is not None and c.p_refute_holm is not None and abs(c.p_refute - c.p_refute_holm) > 1e-12:
             holm = f"{holm} (raw {c.p_refute:.3g})"
-        mde = "" if c.mde is None else _num(c.mde) + _unit(c)
+        mde = "" if c.mde is None else _num(c.mde)
         if c.mde is None and c.details.get("interval"):
             mde = "exact"
-        n = "" if c.replicates is None else f"{c.replicates} {c.unit}".strip()
-        rows.append([c.name, c.role, c.part, cell, "" if c.estimate is None else _num(c.estimate) + _unit(c), _ci(c),
-                     str(c.predicted), c.verdict.value, holm, mde, n, c.reason])
+        rows.append([c.name, c.role, c.part, cell, "" if c.estimate is None else _num(c.estimate), _ci(c),
+                     str(c.predicted), c.verdict.value, holm, mde, _replicates(c), c.reason])
     return _CHECK_HEADER, rows
 
 

@@ -87,9 +87,9 @@ def test_summary_has_one_short_row_per_claim_with_the_primary_quantity():
     for line in lines[2:]:
         for cell in line.strip("|").split(" | "):
             assert len(cell.strip()) <= SUMMARY_CELL_CHARS + 4            # + the markdown code/badge marks
-    assert "slope g=2.0 ln: 1 [0.9, 1.1] vs > 0" in lines[2] and "**refuted**" in lines[2]
-    assert "2 supported, 1 refuted of 3 regimes (gain x norm); holds when sigma > \\|gamma\\|" in lines[2]
-    assert "grad slope: 1.2 [1, 1.4] vs > 0" in lines[3] and "one regime: gain=2; norm=ln" in lines[3]
+    assert "1 [0.9, 1.1] vs > 0: slope g=2.0 ln" in lines[2] and "**refuted**" in lines[2]
+    assert "2 supported, 1 refuted of 3 regimes; holds when sigma > \\|gamma\\|" in lines[2]
+    assert "1.2 [1, 1.4] vs > 0: grad slope" in lines[3] and "one regime (2 fixed conditions" in lines[3]
     assert "crashed: RuntimeError: boom" in lines[4]
 
 
@@ -163,6 +163,6 @@ def test_html_is_self_contained_and_collapsible(tmp_path):
 
 def test_primary_and_where_lines():
     ev = _new_style({(2.0, "ln"): 1.0})
-    assert primary_line(ev) == "slope g=2.0 ln: 1 [0.9, 1.1] vs > 0"
+    assert primary_line(ev) == "1 [0.9, 1.1] vs > 0: slope g=2.0 ln"
     assert where_line(ev).startswith("1 supported of 1 regimes")
     assert primary_line(_crashed()).startswith("crashed")
