@@ -50,26 +50,29 @@ def run_seeds(seed: int, *tags: Any) -> dict[str, int]:
 
 
 def plateau_drop(train_loss: Sequence[float], window: float = PLATEAU_WINDOW) -> float:
-    """Relative decrease of the mean training loss from the second-to-last to the last window
-    (``window`` of the steps each): about 0 on a plateau, large while the loss still falls."""
+    """The share of the training run's total loss decrease that happened in its last window (``window``
+    of the steps): (mean of the previous window - mean of the last) / (mean of the first - mean of the
+    last). About 0 on a plateau, about ``window`` for a loss still falling at a constant rate. Scale-free,
+    so a training loss that keeps halving towards 0 on a plateau of the accuracy still reads as flat."""
     v = np.asarray(train_loss, dtype=float)
     w = max(1, int(round(window * v.size)))
-    if v.size < 2 * w:
+    if v.size < 3 * w:
         return math.nan
-    prev, last = float(v[-2 * w:-w].mean()), float(v[-w:].mean())
-    return (prev - last) / prev if prev > 0 else math.nan
+    first, prev, last = float(v[:w].mean()), float(v[-2 * w:-w].mean()), float(v[-w:].mean())
+    total = first - last
+    return (prev - last) / total if total > 0 else math.nan
 
 
 def plateau_check(name: str, drops: Sequence[float], tol: float, *, cell: dict | None = None):
-    """Precondition: every run's training loss has reached a plateau (relative drop over the last window
-    below ``tol``), so the verdict is not decided by under-training."""
+    """Precondition: every run's training loss has reached a plateau (:func:`plateau_drop` below ``tol``),
+    so the verdict is not decided by under-training."""
     d = [float(x) for x in drops]
     worst = max(d) if d and all(math.isfinite(x) for x in d) else math.nan
     ok = math.isfinite(worst) and worst < tol
-    why = (f"training loss on a plateau in every run (largest relative drop over the last {PLATEAU_WINDOW:.0%} "
-           f"of steps {worst:.3g} < {tol:g})" if ok else
-           f"not trained to a plateau: the training loss still fell by {worst:.3g} (>= {tol:g}) over the last "
-           f"{PLATEAU_WINDOW:.0%} of steps in some run; train longer (more steps)")
+    why = (f"training loss on a plateau in every run (at most {worst:.3g} < {tol:g} of its total decrease in the "
+           f"last {PLATEAU_WINDOW:.0%} of steps)" if ok else
+           f"not trained to a plateau: some run's training loss made {worst:.3g} (>= {tol:g}) of its total "
+           f"decrease in the last {PLATEAU_WINDOW:.0%} of steps; train longer (more steps)")
     return check_precondition(name, ok, why, {"relative_drops": d, "tolerance": tol}, cell=cell)
 
 

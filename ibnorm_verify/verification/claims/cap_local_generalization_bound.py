@@ -211,7 +211,7 @@ class LocalGeneralizationBound(Claim):
         Param("width", 32, full=128, tiny=16, minimum=4),
         Param("gain", 1.4142135623730951, exclusive_minimum=0.0),
         Param("n_train", 256, medium=512, full=1000, tiny=64, minimum=16),
-        Param("steps", 300, medium=2000, full=5000, tiny=40, minimum=1),
+        Param("steps", 300, medium=3000, full=6000, tiny=40, minimum=1),
         Param("batch_size", 64, minimum=2),
         Param("lr", 3e-3, exclusive_minimum=0.0),
         Param("lip_inputs", 32, medium=64, full=256, tiny=8, minimum=1),

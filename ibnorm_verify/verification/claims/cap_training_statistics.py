@@ -203,7 +203,7 @@ class TrainingStatistics(Claim):
               SeriesSpec("sigma_over_gamma", _AXES + ("seed", "normalizer")),
               SeriesSpec("training_curves", _AXES + ("seed", "quantity", "layer", "step")))
     params = (
-        Param("groupings", ["batch", "layer"], medium=["batch", "layer", "rms"], tiny=["batch"],
+        Param("groupings", ["batch", "layer"], tiny=["batch"],
               choices=("batch", "layer", "rms", "group"), help="normalizer groupings (the regime axis)"),
         Param("optimizers", ["sgd", "adamw"], choices=("sgd", "adamw"), help="optimizers (a regime axis)"),
         Param("weight_decays", [0.0], medium=[0.0, 5e-4], minimum=0.0,
@@ -211,25 +211,27 @@ class TrainingStatistics(Claim):
         Param("lr_sgd", 0.05, exclusive_minimum=0.0, help="SGD(momentum 0.9) learning rate"),
         Param("lr_adamw", 3e-3, exclusive_minimum=0.0, help="AdamW learning rate"),
         Param("task", "digits", full="cifar10", choices=IMAGE_TASKS, help="image task"),
-        Param("steps", 200, medium=1500, full=5000, tiny=30, minimum=20),
-        Param("width", 8, medium=16, full=32, tiny=4, minimum=1),
+        Param("steps", 200, medium=800, full=5000, tiny=30, minimum=20),
+        Param("width", 8, full=32, tiny=4, minimum=1),
         Param("blocks", 1, full=2, minimum=1),
         Param("n_train", 512, medium=1000, full=20000, tiny=128, minimum=16),
         Param("batch_size", 64, full=128, minimum=2),
-        Param("max_seeds", 10, medium=12, tiny=2, minimum=1,
+        Param("max_seeds", 10, tiny=2, minimum=1,
               help="seed budget: undecided checks at the runner's seeds extend the sample to this many seeds "
                    "(the exact sign test of the median share needs >= 6 seeds to decide one check at 95%, and "
                    "about 10 to survive Holm over the claim's checks)"),
         Param("window", 10, minimum=1, help="logged steps averaged for the start and end values"),
         Param("require_plateau", False, medium=True, help="precondition: training loss on a plateau"),
         Param("plateau_tol", 0.05, exclusive_minimum=0.0, maximum=1.0,
-              help="largest relative drop of the training loss over the last 10% of steps on a plateau"),
+              help="plateau: at most this share of the total training-loss decrease in the last 10% of steps"),
         Param("cifar10_dir", "", help="the cifar-10-batches-py folder (task cifar10)"),
         Param("checkpoint_dir", "", help="per-run training checkpoints (resume an interrupted run); empty = off"),
     )
     worker = staticmethod(worker)
 
     def items(self, ctx: Context) -> list[StatsItem]:
+        if ctx["task"] == "cifar10" and not ctx["cifar10_dir"]:
+            raise ValueError("task 'cifar10' needs --param cifar10_dir=PATH (the cifar-10-batches-py folder)")
         lr = {"sgd": ctx["lr_sgd"], "adamw": ctx["lr_adamw"]}
         return [StatsItem(o, g, float(wd), int(s), float(lr[o]), ctx["task"], ctx["steps"], ctx["width"],
                           ctx["blocks"], ctx["n_train"], ctx["batch_size"], ctx["window"], ctx["cifar10_dir"],

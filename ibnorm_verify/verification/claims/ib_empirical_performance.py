@@ -24,7 +24,7 @@ oracle with the sign flipped).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from ..runtime import single_threaded
 from ..stats import mean_se_ci, paired_test
 from ..training.data import image_task, lm_task
 from ..training.trainer import TrainConfig, seeded_init, train
-from ..verdict import check_direction
+from ..verdict import ALPHA, check_direction, decide, replicates_to_decide
 from ._training_runs import checkpoint_path, plateau_check, plateau_drop, run_seeds
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
@@ -250,21 +250,23 @@ class EmpiricalPerformance(Claim):
         Param("lm_groupings", ["layer", "rms"], choices=("layer", "rms", "batch", "group")),
         Param("vision_groupings", ["batch", "layer"], choices=("layer", "rms", "batch", "group")),
         Param("compression", "tanh", choices=("tanh", "log", "root", "softsign")),
-        Param("lr_grid", [3e-3], medium=[3e-3], full=[3e-4, 1e-3, 3e-3], exclusive_minimum=0.0),
+        Param("lr_grid", [3e-3], medium=[3e-3], full=[1e-3, 3e-3], exclusive_minimum=0.0),
         Param("lam_grid", [0.5, 2.0], medium=[0.5, 1.0, 2.0], tiny=[1.0], exclusive_minimum=0.0,
               help="IBNorm's tuning grid of lam (as many values as wd_grid: equal budget)"),
         Param("wd_grid", [0.0, 0.01], medium=[0.0, 0.01, 0.1], tiny=[0.0], minimum=0.0,
               help="the baselines' tuning grid of weight decay (as many values as lam_grid)"),
         Param("weight_decay", 0.0, minimum=0.0, help="IBNorm's (fixed) weight decay"),
         Param("ablations", True),
+        Param("max_seeds", 3, medium=5, full=8, tiny=2, minimum=1,
+              help="seed budget: undecided checks predicted to decide within it extend the sample once"),
         Param("ablation_grouping", "layer", choices=("layer", "rms", "batch", "group")),
         Param("steps", 150, medium=1000, full=5000, tiny=20, minimum=1),
         Param("batch_size", 32, full=64, minimum=2),
         Param("seq_len", 16, full=64, minimum=2),
-        Param("dim", 32, full=128, tiny=16, minimum=2), Param("depth", 1, medium=2, full=4, minimum=1),
+        Param("dim", 32, full=128, tiny=16, minimum=2), Param("depth", 1, full=4, minimum=1),
         Param("n_train", 512, medium=1000, full=20000, tiny=64, minimum=16),
         Param("vision_arch", "mlp", medium="resnet", full="resnet", choices=("mlp", "resnet")),
-        Param("width", 64, medium=16, full=32, tiny=8, minimum=1), Param("blocks", 1, full=2, minimum=1),
+        Param("width", 64, medium=8, full=32, tiny=8, minimum=1), Param("blocks", 1, full=2, minimum=1),
         Param("require_plateau", False, medium=True, help="precondition: tuned runs' training loss on a plateau"),
         Param("plateau_tol", 0.05, exclusive_minimum=0.0, maximum=1.0),
         Param("cifar10_dir", "", help="the cifar-10-batches-py folder (task cifar10)"),
@@ -314,10 +316,32 @@ class EmpiricalPerformance(Claim):
     def analyze(self, records: list, params: dict) -> Analysis:
         return analyze(records, params)
 
+    def _stages(self, ctx: Context, records: list[dict]) -> list[dict]:
+        """Stage 1 (the tuning grid) for ``ctx.seeds`` added to ``records``, then stage 2 (the ablations at
+        the configuration selected on every seed so far) for every seed; cached items are not recomputed."""
+        records = records + ctx.map(worker, self.items(ctx), label="tuning grid")
+        main = [r for r in records if r["variant"] == "main"]
+        seeds = sorted({r["seed"] for r in main})
+        from_all = replace(ctx, seeds=seeds)
+        return main + ctx.map(worker, self.ablation_items(from_all, main), label="ablations")
+
     def run(self, ctx: Context):
-        records = ctx.map(worker, self.items(ctx), label="tuning grid")
-        records += ctx.map(worker, self.ablation_items(ctx, records), label="ablations")
+        records = self._stages(ctx, [])
         analysis = analyze(records, ctx.params)
+        seeds, budget = list(ctx.seeds), int(ctx["max_seeds"])
+        decide(analysis.checks)                    # fills the Holm-adjusted p-values
+        open_ = [c for c in analysis.checks if c.role == "evidence" and c.verdict.value != "supported"
+                 and not (c.verdict.value == "refuted" and (c.p_refute_holm or 1.0) <= ALPHA)]
+        need = [n for n in (replicates_to_decide(c) for c in open_) if n is not None and n > len(seeds)]
+        target = min(max(need), budget) if need else len(seeds)
+        if target > len(seeds):
+            extra = list(range(max(seeds) + 1, max(seeds) + 1 + target - len(seeds)))
+            records = self._stages(replace(ctx, seeds=extra), records)
+            seeds += extra
+            ctx = replace(ctx, seeds=seeds)
+            analysis = analyze(records, ctx.params)
+        analysis.notes.append(f"seed budget: {len(ctx.seeds)} seeds used (runner's seeds, extended once up to "
+                              f"max_seeds={budget} when an undecided check was predicted to decide)")
         k = len(ctx["lam_grid"])
         analysis.conditions["tuning budget"] = (f"{len(ctx['lr_grid']) * k} trials per method and seed: lr_grid x "
                                                 f"lam_grid (IBNorm) or lr_grid x wd_grid (baselines), {k} values each")
