@@ -151,7 +151,8 @@ def _panel(ax, rows: list[ValidationRow], family: str) -> None:
     unit = f" ({units.pop()})" if len(units) == 1 else ""
     failed = sum(not r.passed for r in rows)
     style.label_axes(ax, f"true value{unit}", f"estimated value{unit}",
-                     f"{family}: {len(rows)} rows" + (f", {failed} failed" if failed else ", all passed"))
+                     f"{family}: {len(rows)} row{'s' if len(rows) != 1 else ''}"
+                     + (f", {failed} failed" if failed else (", all passed" if len(rows) > 1 else ", passed")))
     ax.legend(fontsize=6)
 
 
