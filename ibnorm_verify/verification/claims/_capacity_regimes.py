@@ -24,6 +24,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -36,11 +37,12 @@ from ..models import (
     normalizer_modules,
 )
 from ..runtime import derive_seed, torch_generator
+from ..verdict import replicates_to_decide
 from .base import Param
 
 __all__ = ["Regime", "Geometry", "ARCHITECTURES", "STATES", "ACTIVATIONS", "INITS", "CONV_GROUPINGS",
            "regime_cells", "regime_params", "geometry_params", "geometry_of", "build_net", "make_inputs",
-           "train_regression", "prepare"]
+           "train_regression", "prepare", "what_limits"]
 
 ACTIVATIONS = ("identity", "relu", "tanh")
 INITS = ("orthogonal", "gaussian")
@@ -259,3 +261,26 @@ def prepare(regime: Regime, units: int, geo: Geometry, seed: int, *, every: int 
 
 def num_normalizers(model: nn.Module) -> int:
     return len(normalizer_modules(model))
+
+
+def what_limits(check, slopes_lower=None, slopes_upper=None, threshold: float = 0.0) -> str:
+    """Why an undecided evidence check is undecided, and what budget would decide it (for the notes).
+
+    A bracket check (``slopes_lower`` / ``slopes_upper``: per-seed slopes of the two ends) whose mean
+    ends lie on both sides of ``threshold`` is limited by the certificate: more seeds shrink the sampling
+    intervals of the ends, not the distance between them. Otherwise (and for point estimates) the seed
+    count that would decide it if the effect is as estimated (:func:`verdict.replicates_to_decide`).
+    """
+    if check.role != "evidence" or check.verdict.value == "supported":
+        return ""
+    if slopes_lower is not None and slopes_upper is not None:
+        lo, hi = float(np.mean(slopes_lower)), float(np.mean(slopes_upper))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return f"{check.name}: no finite certified bound; more seeds cannot decide it"
+        if lo <= threshold <= hi:
+            return (f"{check.name}: limited by the certificate (mean slopes of the lower / upper ends {lo:.3g} / "
+                    f"{hi:.3g} straddle {threshold:g}); more seeds cannot decide it, a tighter certificate could")
+    n = replicates_to_decide(check)
+    if n is None:
+        return f"{check.name}: undecided; no seed budget can be estimated"
+    return f"{check.name}: about {n} seeds would decide it if the effect is as estimated (now {check.replicates})"

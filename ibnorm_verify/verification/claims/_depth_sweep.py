@@ -47,6 +47,7 @@ from ._capacity_regimes import (
     regime_cells,
     regime_params,
     regime_values,
+    what_limits,
 )
 from ._validation import lipschitz_validation, validation_precondition
 from .base import Analysis, Claim, Context, Param, SeriesSpec
@@ -142,7 +143,7 @@ def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
     cells: dict[tuple, list[dict]] = {}
     for rec in records:
         cells.setdefault(tuple(rec[a] for a in AXES), []).append(rec)
-    checks, measured, notes, slope_recs, gap_recs = [], {}, [], [], []
+    checks, measured, notes, slope_recs, gap_recs, limits = [], {}, [], [], [], []
     for key, recs in cells.items():
         cell = dict(zip(AXES, key))
         regime = Regime(**cell)
@@ -192,7 +193,9 @@ def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
         checks.append(check_direction(
             f"exponential growth in depth [{label}]", fit.estimate, gi, greater_than=0.0, details=details,
             replicates=len(seeds), unit="seed", part="growth", cell=cell))
+        limits.append(what_limits(checks[-1], fit.lower, fit.upper))
     series = _series(records, slope_recs, gap_recs)
+    notes += [x for x in limits if x]
     notes.append("growth interval per cell: [95% t-interval low of the per-seed slopes of log(lower), high of "
                  "log(upper)] against depth; rate interval: the slopes compatible with every [lower, upper] box.")
     if wrt == "params":

@@ -46,6 +46,7 @@ from ._capacity_regimes import (
     regime_cells,
     regime_params,
     regime_values,
+    what_limits,
 )
 from ._validation import smoothness_validation, validation_precondition
 from .base import Analysis, Claim, Context, Param, SeriesSpec
@@ -92,7 +93,7 @@ def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
     cells: dict[tuple, list[dict]] = {}
     for rec in records:
         cells.setdefault(tuple(rec[a] for a in AXES), []).append(rec)
-    checks, measured, slope_recs = [], {}, []
+    checks, measured, slope_recs, limits = [], {}, [], []
     for key, recs in cells.items():
         cell = dict(zip(AXES, key))
         label = ", ".join(f"{a}={v}" for a, v in cell.items())
@@ -117,6 +118,7 @@ def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
                 part="gradient" if q == "grad" else "hessian", cell=cell,
                 details={"per_seed_slopes": slopes.tolist(), "K": ks}, **m.check_kwargs()))
             measured[f"{q} log-ratio slope [{label}]"] = {"estimate": m.estimate, "ci": list(m.ci)}
+            limits.append(what_limits(checks[-1]))
             slope_recs += [{**cell, "quantity": q, "seed": s, "v": float(v)} for s, v in zip(seeds, slopes)]
     flat = [{**{a: r[a] for a in AXES}, "K": r["K"], "seed": r["seed"], "quantity": q, "net": tag,
              "v": math.log(r[f"{q}_{tag}"])} for r in records for q in QUANTITIES for tag in ("norm", "unnorm")]
@@ -129,7 +131,8 @@ def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
                     predicted={"sign of the slopes": "> 0 where sigma_j > |gamma_j|",
                                "exponent": "not available from the paper (docs/papers/capacity.md 2.4)"},
                     notes=["slope per seed: least squares of log(norm_unnorm/norm_norm) on K; interval: Student-t "
-                           "over seeds. Hessian norm: HVP power iteration (attained, converged to tol)."])
+                           "over seeds. Hessian norm: HVP power iteration (attained, converged to tol)."]
+                    + [x for x in limits if x])
 
 
 class LossSmoothness(Claim):

@@ -45,6 +45,7 @@ from ._capacity_regimes import (
     regime_cells,
     regime_params,
     regime_values,
+    what_limits,
 )
 from ._validation import lipschitz_validation, validation_precondition
 from .base import Analysis, Claim, Context, Param, SeriesSpec
@@ -105,7 +106,7 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
     for rec in records:
         if rec["in_map"]:
             cells.setdefault(tuple(rec[a] for a in AXES), []).append(rec)
-    checks, measured, slope_recs, gap_recs = [], {}, [], []
+    checks, measured, slope_recs, gap_recs, limits = [], {}, [], [], []
     for key, recs in cells.items():
         cell = dict(zip(AXES, key))
         regime = Regime(**cell)
@@ -153,12 +154,13 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
                                              "no finite certified upper bound: " + "; ".join(details["upper_reasons"]),
                                              cell=cell))
         checks += [red, rate]
+        limits += [what_limits(red, fit.lower, fit.upper), what_limits(rate, dev.box_min, dev.box_max)]
     return Analysis(checks=checks, measured=measured, series=_series(records, slope_recs, gap_recs),
                     predicted={"reduction": "slope in K of log(Lip_unnorm/Lip_norm) > 0 where sigma_j > |gamma_j|",
                                "rate": f"the product-law slope, within {rel_tol:g} relative"},
                     notes=["per point: bracket [log lower_unnorm - log upper_norm, log upper_unnorm - log lower_norm]; "
                            "product law per point: min over inputs of sum_j log(sigma_j/|gamma_j|) "
-                           "(models.normalizer_scales)."])
+                           "(models.normalizer_scales)."] + [x for x in limits if x])
 
 
 def _series(records: list[dict], slope_recs: list[dict], gap_recs: list[dict]) -> list[Series]:
