@@ -30,11 +30,7 @@ from ibnorm_verify.verification.evidence import Evidence, Series, ValidationRow
 from ibnorm_verify.verification.verdict import check_direction, check_precondition, check_value, decide
 
 #: claims whose Evidence does not meet the contract yet (claim id -> what is missing)
-NOT_CONVERTED: dict[str, str] = {
-    "ib.nuisance-suppression": "not converted to Series / regime map yet",
-    "ib.higher-ib-value": "not converted to Series / regime map yet",
-    "ib.tighter-generalization-bound": "not converted to Series / regime map yet",
-}
+NOT_CONVERTED: dict[str, str] = {}
 #: figures that do not declare READS (or read series their claims do not declare) yet
 FIGURES_NOT_CONVERTED: dict[str, str] = {
     "information_plane": "reads ib.higher-ib-value arrays; no READS yet",

@@ -10,8 +10,10 @@ from . import (
     cap_unnormalized_exponential_input,
     cap_unnormalized_exponential_params,
     ib_empirical_performance,
+    ib_higher_ib_value,
+    ib_nuisance_suppression,
     ib_standardization,
-    information,
+    ib_tighter_generalization_bound,
 )
 from .base import Claim, Context, Param
 
@@ -32,7 +34,8 @@ CLAIM_IDS = (
 
 REGISTRY: dict[str, Claim] = {}
 for _module in (cap_norm_jacobian, cap_unnormalized_exponential_input, cap_unnormalized_exponential_params,
-                cap_normalization_exponential_reduction, cap_loss_smoothness, ib_standardization, information,
+                cap_normalization_exponential_reduction, cap_loss_smoothness, ib_standardization,
+                ib_nuisance_suppression, ib_higher_ib_value, ib_tighter_generalization_bound,
                 cap_local_generalization_bound, cap_training_statistics, ib_empirical_performance):
     for _claim in getattr(_module, "CLAIMS", None) or [_module.CLAIM]:
         if _claim.id in REGISTRY:

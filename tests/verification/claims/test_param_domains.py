@@ -25,9 +25,6 @@ FREE_TEXT_SUFFIXES = ("_dir", "_path")
 #: claims with parameters that declare no domain yet (claim id -> which); xfail(strict=True) below, so the
 #: test fails as soon as one is fixed and the entry must go
 UNDECLARED_DOMAINS: dict[str, str] = {
-    "cap.norm-jacobian": "ib_compressions (list of str) has no choices",
-    "ib.standardization": "compressions (list of str) has no choices",
-    "ib.higher-ib-value": "betas (list of float) has no bound",
 }
 
 

@@ -1,0 +1,242 @@
+"""``ib.higher-ib-value`` (arXiv 2510.25262, Theorem 1 [reviews]; ``docs/papers/ibnorm.md`` sections 2 and 5):
+for lambda >= 1, the IB value I(Y;T) - beta I(T_prev;T) of one layer is higher with IBNorm than with the
+variance-centric normalizer of the same grouping.
+
+T_prev = the input X of one normalization layer (no affine) on the nuisance task, T = its output. Every
+MI is measured on T_s = T + N(0, s^2 I) (I(X;T) is infinite for a deterministic T; Goldfeld et al. 2019).
+Each estimator gives one check per regime cell (grouping, compression, lambda, beta, noise s,
+estimator) on the per-seed paired difference IB(IBNorm) - IB(baseline) (same task draw, channel noise
+and Monte-Carlo draws): the dependence on the estimator is part of the map, not hidden in a rule.
+
+Estimators:
+
+* ``mixture``: I(X;T_s) = h(T_s) - h(N) and I(Y;T_s), Gaussian-mixture sample propagation (Goldfeld et
+  al. 2019; :func:`~ibnorm_verify.verification.claims._ib_estimators.paired_mixture_mi`), every variant
+  with the same Monte-Carlo draws; the number of draws is set per seed so that the 95% Monte-Carlo
+  half-width of each paired IB difference is at most ``mc_halfwidth``;
+* ``knn``: I(X;T_s) by KSG (k=5, copula) on (X, T_s) and I(Y;T_s) by mixed KSG (Ross 2014).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..estimators.information import mutual_information
+from ..evidence import Series, ValidationRow
+from ..models.architectures import Normalizer
+from ..runtime import single_threaded
+from ._extend import run_extending
+from ._ib_estimators import (
+    MIXTURE,
+    ValidationItem,
+    mc_budget_params,
+    paired_mixture_mi,
+    run_validation,
+    validation_preconditions,
+)
+from ._ib_setup import (
+    PAPER,
+    baseline_of,
+    channel_noise,
+    compression_param,
+    coords,
+    draw_task,
+    grouping_param,
+    layer_output,
+    mc_seed,
+    paired_check,
+    task_params,
+    variant,
+    variant_grid,
+)
+from .base import Analysis, Claim, Context, Param, SeriesSpec
+
+__all__ = ["IBItem", "ib_worker", "analyze_ib_value", "HigherIBValue", "CLAIM", "ESTIMATORS"]
+
+ESTIMATORS = ("mixture", "knn")
+PART = "IB value"
+
+
+@dataclass(frozen=True)
+class IBItem:
+    """One (grouping, seed): I(Y;T_s) and I(X;T_s) of the baseline and every variant, per estimator and s."""
+
+    grouping: str
+    seed: int
+    variants: tuple[Normalizer, ...]
+    noise_stds: tuple[float, ...]
+    betas: tuple[float, ...]
+    estimators: tuple[str, ...]
+    n: int
+    df: float
+    sep: float
+    signal_dims: int
+    nuisance_dims: int
+    mc_halfwidth: float
+    n_mc: int
+    max_n_mc: int
+
+
+@single_threaded
+def ib_worker(item: IBItem | ValidationItem) -> list:
+    """Flat records ``{quantity: "I_Y"|"I_X", estimator, grouping, compression, lam, noise, seed, value}``."""
+    if isinstance(item, ValidationItem):
+        return run_validation(item)
+    data = draw_task(item.seed, item.n, df=item.df, sep=item.sep, signal_dims=item.signal_dims,
+                     nuisance_dims=item.nuisance_dims)
+    x, y = data["x"], data["y"]
+    eps = channel_noise(item.seed, x.shape)                  # (n, d)
+    variants = (variant(item.grouping),) + tuple(item.variants)
+    reps = [layer_output(v, x) for v in variants]            # each (n, d); reps[0] is the baseline
+    betas = np.asarray(item.betas)
+
+    def contrasts(ix: np.ndarray, iy: np.ndarray | None) -> np.ndarray:   # (R, m) -> (n_beta * (R-1), m)
+        assert iy is not None
+        ib = iy[None] - betas[:, None, None] * ix[None]                    # (n_beta, R, m)
+        return (ib[:, 1:] - ib[:, :1]).reshape(-1, ix.shape[1])
+    out = []
+    for s in item.noise_stds:
+        def rec(quantity: str, v: Normalizer, estimator: str, value: float, **extra) -> dict:
+            return {"quantity": quantity, "estimator": estimator, **coords(v), "noise": float(s),
+                    "seed": item.seed, "value": float(value), **extra}
+        if "mixture" in item.estimators:
+            est = paired_mixture_mi(reps, s, y, seed=mc_seed(item.seed, s), n_mc=item.n_mc, max_n_mc=item.max_n_mc,
+                                    halfwidth=item.mc_halfwidth, contrasts=contrasts)
+            assert est.i_y is not None
+            mc_se = est.contrast_se.reshape(len(betas), len(variants) - 1)
+            for r, v in enumerate(variants):
+                out.append(rec("I_Y", v, "mixture", est.i_y[r], n_mc=est.n_mc))
+                out.append(rec("I_X", v, "mixture", est.i_x[r], n_mc=est.n_mc))
+                if r:
+                    out += [rec("ib_change_mc_se", v, "mixture", mc_se[k, r - 1], beta=float(b))
+                            for k, b in enumerate(item.betas)]
+        if "knn" in item.estimators:
+            for v, t in zip(variants, reps):
+                ts = t + s * eps
+                out.append(rec("I_Y", v, "knn", mutual_information(ts, y, method="mixed_ksg", uncertainty="none").value))
+                out.append(rec("I_X", v, "knn", mutual_information(x, ts, method="ksg", uncertainty="none").value))
+    return out
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+def _ib_per_seed(records: list[dict], v: Normalizer, estimator: str, s: float, beta: float) -> dict[int, float]:
+    """Per seed: I(Y;T_s) - beta I(X;T_s) of variant ``v``."""
+    got: dict[int, dict[str, float]] = {}
+    for r in records:
+        if (r["estimator"], r["grouping"], r["compression"], r["lam"], r["noise"]) == \
+                (estimator, v.grouping, v.compression, v.lam, s):
+            got.setdefault(r["seed"], {})[r["quantity"]] = r["value"]
+    return {sd: q["I_Y"] - beta * q["I_X"] for sd, q in got.items() if {"I_Y", "I_X"} <= set(q)}
+
+
+def analyze_ib_value(records: list, params: dict) -> Analysis:
+    """Checks and series from the workers' records and validation rows (pure; see the module docstring)."""
+    validation = [r for r in records if isinstance(r, ValidationRow)]
+    records = [r for r in records if isinstance(r, dict)]
+    variants = variant_grid(params["groupings"], params["compressions"], params["lams"])
+    estimators = [e for e in ESTIMATORS if e in params["estimators"]]
+    mc = {(r["grouping"], r["compression"], r["lam"], r["beta"], r["noise"], r["seed"]): r["value"]
+          for r in records if r["quantity"] == "ib_change_mc_se"}
+    checks, effects, measured = [], [], {}
+    for v in variants:
+        for beta in map(float, params["betas"]):
+            for s in map(float, params["noise_std"]):
+                for est in estimators:
+                    a, b = _ib_per_seed(records, v, est, s, beta), _ib_per_seed(records, baseline_of(v), est, s, beta)
+                    per = {sd: a[sd] - b[sd] for sd in sorted(set(a) & set(b))}
+                    cell = {**coords(v), "beta": beta, "noise": s, "estimator": est}
+                    mcs = [mc[(v.grouping, v.compression, v.lam, beta, s, sd)] for sd in per
+                           if (v.grouping, v.compression, v.lam, beta, s, sd) in mc]
+                    extra = {"mc_se_per_seed": float(np.mean(mcs))} if mcs else {}
+                    c = paired_check(f"{v.label}, beta={beta:g}, s={s:g}, {est}: IB value change", list(per.values()),
+                                     part=PART, cell=cell, greater_than=0.0, details=extra)
+                    checks.append(c)
+                    effects += [{**cell, "seed": sd, "value": val} for sd, val in per.items()]
+                    measured[c.name] = {"estimate": c.estimate, "ci": c.ci}
+    series = [Series.from_records(q, [r for r in records if r["quantity"] == q],
+                                  ("estimator", "grouping", "compression", "lam", "noise", "seed"), "value", unit="nats")
+              for q in ("I_Y", "I_X")]
+    mc_rows = [r for r in records if r["quantity"] == "ib_change_mc_se"]
+    if mc_rows:
+        series.append(Series.from_records("ib_change_mc_se", mc_rows, ("grouping", "compression", "lam", "beta", "noise",
+                                                                     "seed"), "value", unit="nats",
+                                          description="Monte-Carlo standard error of each per-seed paired IB "
+                                                      "difference of the mixture estimator (batch means)"))
+    if effects:
+        series.append(Series.from_records("ib_value_change", effects, ("estimator", "grouping", "compression", "lam",
+                                                                       "beta", "noise", "seed"), "value", unit="nats",
+                                          description="per seed: IB(IBNorm) - IB(baseline), the statistic of the checks"))
+    n_mc = sorted({r["n_mc"] for r in records if "n_mc" in r})
+    conditions = {"estimators": {"mixture": f"{MIXTURE}, n_mc per seed and s "
+                                 + (f"{n_mc[0]}-{n_mc[-1]}" if n_mc else "-") + " (set so that the 95% Monte-Carlo "
+                                 f"half-width of every paired IB difference is <= {params['mc_halfwidth']} nats, cap "
+                                 f"{params['max_n_mc']})",
+                                 "knn": "I(X;T_s): ksg k=5 copula on (X, T_s); I(Y;T_s): mixed_ksg k=5 copula"},
+                  "representation": f"X and T in {params['signal_dims'] + params['nuisance_dims']} dims",
+                  "noise_std": list(params["noise_std"]), "betas": list(params["betas"]), "n": params["n"]}
+    return Analysis(checks=validation_preconditions(validation) + checks, measured=measured, series=series,
+                    validation=validation, conditions=conditions,
+                    predicted={"IB(IBNorm) - IB(baseline)": "> 0 for lambda >= 1, every beta, s and estimator"})
+
+
+class HigherIBValue(Claim):
+    id = "ib.higher-ib-value"
+    paper = PAPER
+    provenance = "reviews"
+    title = "Theorem 1: higher IB value than LN/BN/RMSNorm for lambda >= 1"
+    statement = ("For lambda >= 1 the IB value I(Y;T) - beta I(T_prev;T) is higher with IBNorm than with "
+                 "LN/BN/RMSNorm, with at least two validated MI estimators.")
+    conditions = {
+        "layer": "T_prev = the input X of one normalization layer (no affine), T = its output",
+        "noise": "every MI on T_s = T + N(0, s^2 I), s in noise_std (I(T_prev;T) is infinite otherwise)",
+        "statistics": "paired per seed (same task draw, channel noise and Monte-Carlo draws), Student-t 95% CI "
+                      "over seeds (the unit); Holm over every evidence check for refutations; a cell is supported "
+                      "when its check is, the claim when every cell is",
+    }
+    axes = ("grouping", "compression", "lam", "beta", "noise", "estimator")
+    condition = "the sign of IB(IBNorm) - IB(baseline) per grouping, compression, lambda, beta, s and estimator"
+    primary_part = PART
+    series = (
+        SeriesSpec("I_Y", ("estimator", "grouping", "compression", "lam", "noise", "seed")),
+        SeriesSpec("I_X", ("estimator", "grouping", "compression", "lam", "noise", "seed")),
+        SeriesSpec("ib_value_change", ("estimator", "grouping", "compression", "lam", "beta", "noise", "seed"),
+                   "the per-seed paired statistic of the checks"),
+        SeriesSpec("ib_change_mc_se", ("grouping", "compression", "lam", "beta", "noise", "seed"),
+                   "Monte-Carlo standard error of the mixture estimator's per-seed paired difference"),
+    )
+    params = (
+        grouping_param(["layer", "batch"], ["layer", "rms", "batch"], tiny=["layer"]),
+        compression_param(["tanh", "log"], ["tanh", "log", "root", "softsign"], tiny=["tanh"]),
+        Param("lams", [1.0, 2.0], [1.0, 2.0, 4.0], minimum=1.0, help="Theorem 1 is stated for lambda >= 1",
+              tiny=[2.0]),
+        Param("betas", [0.01, 0.1], [0.001, 0.01, 0.1], exclusive_minimum=0.0, help="IB trade-off beta"),
+        Param("n", 1000, 3000, minimum=200, tiny=300, help="samples per seed"),
+        *task_params(nuisance_dims=2),
+        Param("noise_std", [0.3, 1.0], [0.1, 0.3, 1.0], exclusive_minimum=0.0, help="channel noise s"),
+        Param("estimators", list(ESTIMATORS), list(ESTIMATORS), choices=ESTIMATORS, help="MI estimators"),
+        *mc_budget_params(),
+        Param("max_seeds", 8, 12, minimum=1, tiny=2, help="seed budget: the claim extends its seeds up to this"),
+    )
+
+    worker = staticmethod(ib_worker)
+
+    def items(self, ctx: Context) -> list:
+        p = ctx.params
+        vs = variant_grid(p["groupings"], p["compressions"], p["lams"])
+        val_est = (("ksg", "mixed_ksg") if "knn" in p["estimators"] else ()) + \
+            (("mixture",) if "mixture" in p["estimators"] else ())
+        return [ValidationItem(val_est, tuple(map(float, p["noise_std"])))] + [
+            IBItem(g, int(s), tuple(v for v in vs if v.grouping == g), tuple(map(float, p["noise_std"])),
+                   tuple(map(float, p["betas"])), tuple(p["estimators"]), p["n"], p["df"], p["sep"], p["signal_dims"],
+                   p["nuisance_dims"], p["mc_halfwidth"], p["n_mc"], p["max_n_mc"]) for g in p["groupings"] for s in ctx.seeds]
+
+    def analyze(self, records: list, params: dict) -> Analysis:
+        return analyze_ib_value([r for rs in records for r in rs], params)
+
+    def run(self, ctx: Context):
+        return run_extending(self, ctx, ctx.params["max_seeds"])
+
+
+CLAIM = HigherIBValue()
