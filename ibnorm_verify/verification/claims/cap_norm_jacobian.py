@@ -353,7 +353,7 @@ class NormJacobian(Claim):
         Param("dim", 8, help="values per group (LN/RMS features, BN batch size, IN/GN spatial length)", minimum=2,
               medium=16),
         Param("ib_compressions", ["all"], help="compressions of the IB measurement ('all' = every registered "
-              "non-identity one)"),
+              "non-identity one)", choices=("all",) + tuple(sorted(c for c in COMPRESSIONS if c != "identity"))),
         Param("ib_lams", [0.5, 1.0, 4.0], help="lambdas of the IB measurement", exclusive_minimum=0.0),
         Param("scaling_cs", [1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1e3], help="input scales c",
               exclusive_minimum=0.0),

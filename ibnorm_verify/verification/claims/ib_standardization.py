@@ -269,7 +269,8 @@ class Standardization(Claim):
     series = (SeriesSpec("moments_error", AXES + ("lam", "seed", "quantity"), "|per-group moment errors|"),
               SeriesSpec("limit_error", AXES + ("lam", "seed"), "max |IBNorm - torch op|"))
     params = (
-        Param("compressions", ["all"], help="compressions ('all' = every registered one; regime axis)"),
+        Param("compressions", ["all"], help="compressions ('all' = every registered one; regime axis)",
+              choices=("all",) + tuple(sorted(COMPRESSIONS))),
         Param("groupings", list(GROUPINGS), help="groupings (ibnorm.groupings; regime axis)", choices=GROUPINGS),
         Param("lams", [0.5, 1.0, 4.0], help="lambdas (a compression skips those outside its domain)",
               exclusive_minimum=0.0),
