@@ -1,4 +1,5 @@
-"""ibnorm_verify.verification.estimators.lipschitz: attained lower <= exact <= certified upper, on exact and random cases."""
+"""ibnorm_verify.verification.estimators.lipschitz: attained lower <= exact <= certified upper, on exact and random
+cases of the controlled networks (inputs and parameters), and the ground-truth rows of ``validate()``."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 from ibnorm_verify.theory.capacity import linear_chain_input_lipschitz, linear_chain_param_lipschitz
-from ibnorm_verify.verification.estimators.lipschitz import conv_operator_norm, estimate_lipschitz, validation_rows
+from ibnorm_verify.verification.estimators.lipschitz import (
+    conv_operator_norm,
+    estimate_lipschitz,
+    validate,
+    validation_rows,
+)
+from ibnorm_verify.verification.evidence import ValidationRow
 from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
 
 F64 = torch.float64
@@ -46,8 +53,30 @@ def _exact_param_norms(net, x):
 
 
 def test_ground_truth_rows_pass():
-    rows = validation_rows(seed=3)
-    assert rows and all(r["passed"] for r in rows), rows
+    rows = validate(seed=3)
+    assert rows and all(isinstance(r, ValidationRow) for r in rows)
+    assert all(r.passed for r in rows), [(r.case, r.truth, r.lower, r.upper) for r in rows if not r.passed]
+    assert {r.family for r in rows} == {"linear chain", "normalizer", "relu 2-D"}
+    legacy = validation_rows(seed=3)
+    assert [d["case"] for d in legacy] == [r.case for r in rows] and all(d["passed"] for d in legacy)
+    assert all(d["exact"] == r.truth for d, r in zip(legacy, rows))
+
+
+def test_validate_catches_a_wrong_bound(monkeypatch):
+    """The rows are computed, not asserted: a certificate that is too small fails its row."""
+    from ibnorm_verify.verification.estimators.lipschitz import validation as V
+
+    real = V.estimate_lipschitz
+
+    def shrunk(*a, **k):
+        e = real(*a, **k)
+        e.upper *= 0.9
+        return e
+
+    monkeypatch.setattr(V, "estimate_lipschitz", shrunk)
+    rows = V._validate_cached.__wrapped__(11, 8, 3)
+    tight = [r for r in rows if "1e-6" in r.criterion]
+    assert tight and not any(r.passed for r in tight)
 
 
 @pytest.mark.parametrize("gain,depth", [(2.0, 5), (0.6, 4), (1.1, 7)])
@@ -141,7 +170,7 @@ def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
                         groups=2, eps=1e-3)
     x = _x(3, 8, seed=seed)
     est = estimate_lipschitz(net, x, radius=radius, ascent_steps=3, ascent_starts=2, seed=seed,
-                             power_iters=15)
+                             power_iters=15, restarts=2, cert_iters=5)
     est0 = estimate_lipschitz(net, x, seed=seed, power_iters=15)
     assert est.upper >= est0.upper * (1 - 1e-12) and est.lower >= est0.lower * (1 - 1e-12)
     g = torch.Generator().manual_seed(seed)
@@ -157,7 +186,7 @@ def test_eps_zero_gives_no_certificate_on_a_large_ball_but_does_on_a_small_one()
     net = build_network(depth=3, width=8, gain=2.0, norm="ln", eps=0.0)
     x = _x(4, 8)
     big = estimate_lipschitz(net, x, radius=50.0, ascent_steps=3)
-    assert big.upper == math.inf and "eps=0" in big.upper_reason and big.gap == math.inf
+    assert big.upper == math.inf and "eps = 0" in big.upper_reason and big.gap == math.inf
     small = estimate_lipschitz(net, x, radius=1e-3, ascent_steps=3)
     assert math.isfinite(small.upper) and small.upper_reason == ""
 
@@ -190,32 +219,17 @@ def test_conv_network_bounds():
     assert p.lower <= exact_p * (1 + 1e-9) <= p.upper * (1 + 1e-9)
 
 
-def test_foreign_model_gets_a_lower_bound_and_no_certificate():
+def test_plain_sequential_gets_a_certificate_for_inputs_and_a_reason_for_params():
     net = nn.Sequential(nn.Linear(4, 4, dtype=F64), nn.Tanh())
-    est = estimate_lipschitz(net, _x(3, 4))
-    assert est.lower > 0 and est.upper == math.inf and "build_network" in est.upper_reason
+    x = _x(3, 4)
+    est = estimate_lipschitz(net, x)
+    exact = float(_exact_input_norms(net, x).max())
+    assert est.lower <= exact * (1 + 1e-9) and est.upper == pytest.approx(exact, rel=1e-7)
+    p = estimate_lipschitz(net, x, wrt="params")
+    assert p.lower > 0 and p.upper == math.inf and "build_network" in p.upper_reason
 
 
-def test_bad_inputs():
-    net = build_network(depth=2, width=4)
-    with pytest.raises(ValueError, match="empty"):
-        estimate_lipschitz(net, torch.zeros(0, 4, dtype=F64))
-    with pytest.raises(ValueError, match="non-finite"):
-        estimate_lipschitz(net, torch.tensor([[1.0, math.nan, 0.0, 0.0]], dtype=F64))
-    with pytest.raises(TypeError):
-        estimate_lipschitz(net, torch.ones(2, 4, dtype=torch.int64))
-    with pytest.raises(TypeError):
-        estimate_lipschitz(net, [[1.0] * 4])
-    with pytest.raises(ValueError):
-        estimate_lipschitz(net, torch.ones(4, dtype=F64))
-    with pytest.raises(ValueError, match="wrt"):
-        estimate_lipschitz(net, _x(2, 4), wrt="weights")
-    with pytest.raises(ValueError, match="radius"):
-        estimate_lipschitz(net, _x(2, 4), radius=-1.0)
-    with pytest.raises(ValueError, match="radius"):
-        estimate_lipschitz(net, _x(2, 4), wrt="params", radius=0.1)
-    with pytest.raises(ValueError, match="no"):
-        estimate_lipschitz(nn.Sequential(nn.Tanh()), _x(2, 4), wrt="params")
+def test_train_mode_batchnorm_in_a_controlled_network_is_refused():
     bn = build_network(depth=2, width=4, norm="bn").train()
     with pytest.raises(ValueError, match="BatchNorm"):
         estimate_lipschitz(bn, _x(2, 4))
