@@ -2,7 +2,7 @@
 
 IBNorm (Zou & Zhou, arXiv 2510.25262) inserts "bounded compression operations" before the
 standardization step of a normalizer. The paper's formulas for its three variants IBNorm-S, -L and -T
-are **not public** (see ``shared/papers/ibnorm.md`` section 1.4). Every entry below is therefore *our
+are **not public** (``docs/papers/ibnorm.md``, section 1.4). Every entry below is therefore *our
 reconstruction*, chosen from the reviewers' hints:
 
 * R3: the variants are "based on nonlinear functions that exhibit compression behavior, specifically
@@ -12,20 +12,26 @@ reconstruction*, chosen from the reviewers' hints:
 
 Each entry carries its value f(u; lam), its derivative f'(u; lam), a stated bound sup_u |f(u; lam)|
 (``inf`` where the function is unbounded but sub-linear), the supremum of |f'| (its Lipschitz
-constant), and its identity limit. Register the published formula with :func:`register_compression`
-once it is known; nothing in the library hard-codes a variant.
+constant), where it becomes the identity (``identity_lam``, ``identity_as_lam_to_0``; ``identity_limit``
+says it in words), and the range of lam that each compute dtype can evaluate (``lam_limits``).
+Register the published formula with :func:`register_compression` once it is known; nothing in the
+library hard-codes a variant.
 
 All functions act elementwise on ``u``, the centered input x - mean (LayerNorm/BatchNorm/GroupNorm
-grouping) or the raw input x (RMSNorm grouping); see :mod:`ibnorm.functional`.
+grouping) or the raw input x (RMSNorm grouping); see :mod:`ibnorm.functional`. The odd entries written
+as sign(u) g(|u|) (``log``, ``root``) are differentiated through their closed-form derivative g'(|u|)
+(:func:`odd_extension`): autograd of ``sign(u) * g(|u|)`` would give f'(0) = 0 instead of g'(0).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Dict
+from dataclasses import dataclass
+from typing import Any, Callable, Dict
 
 import torch
 from torch import Tensor
+
+from ._types import compute_dtype
 
 __all__ = [
     "Compression",
@@ -33,12 +39,37 @@ __all__ = [
     "register_compression",
     "get_compression",
     "validate_lam",
+    "default_lam_limits",
+    "odd_extension",
     "ROOT_DELTA",
 ]
 
 #: Smoothing offset of the ``root`` compression: f(u) = sign(u)((|u|+d)^(1/lam) - d^(1/lam)).
-#: Without it f'(0) is infinite for lam > 1 (ibnorm.md section 5, item 12).
+#: Without it f'(0) is infinite for lam > 1 (``docs/papers/ibnorm.md``, section 5, item 12).
 ROOT_DELTA = 1e-3
+
+CompressionFn = Callable[[Tensor, float], Tensor]
+
+
+def default_lam_limits(dtype: torch.dtype) -> tuple[float, float]:
+    """The lam a compression written with lam, 1/lam, lam^2 and 1/lam^2 can use in ``dtype``'s compute dtype:
+    ``[tiny^(1/3), max^(1/3)]`` (fp32: [2.3e-13, 7.0e12]; fp64: [2.8e-103, 5.6e102]). Inside it those
+    factors and the values they scale stay normal numbers; outside, tanh/log/softsign outputs of fp32
+    inputs became all-NaN (1/lam overflows) or lost their precision (lam * u underflows)."""
+    fi = torch.finfo(compute_dtype(dtype))
+    return float(fi.tiny) ** (1.0 / 3.0), float(fi.max) ** (1.0 / 3.0)
+
+
+def _unlimited(dtype: torch.dtype) -> tuple[float, float]:
+    return 0.0, math.inf
+
+
+def _root_lam_limits(dtype: torch.dtype) -> tuple[float, float]:
+    """``root`` evaluates (|u| + d)^p - d^p, p = 1/lam, a difference of two numbers near 1 when p is small:
+    it loses about eps * lam / 3 relative to the spread of the output, so lam is capped at eps^(-1/4) of the
+    compute dtype (fp32: 54, a loss of ~2e-6; fp64: 8192, ~6e-13)."""
+    _, hi = default_lam_limits(dtype)
+    return 1.0, min(hi, float(torch.finfo(compute_dtype(dtype)).eps) ** -0.25)
 
 
 @dataclass(frozen=True)
@@ -47,30 +78,39 @@ class Compression:
 
     Attributes:
         name: registry key.
-        fn: ``fn(u, lam) -> Tensor``, the value f(u; lam).
+        fn: ``fn(u, lam) -> Tensor``, the value f(u; lam), differentiable by autograd (the composite
+            and torch.func use it).
         deriv: ``deriv(u, lam) -> Tensor``, the derivative f'(u; lam) in closed form (the fused
-            kernels use it; the torch path lets autograd differentiate ``fn``).
+            kernels implement it).
         bound: ``bound(lam) -> float``: sup_u |f(u; lam)| (``math.inf`` if unbounded).
         max_slope: ``max_slope(lam) -> float``: sup_u |f'(u; lam)| (its Lipschitz constant).
-        identity_limit: in words, where f becomes the identity (e.g. "lam -> 0" or "lam = 1").
-        identity_lam: the lam at which f is exactly the identity, or ``None`` if only a limit.
+        identity_limit: in words, where f becomes the identity (e.g. "lam -> 0" or "lam = 1"); prose for
+            tables and reports, never compared (use the two fields below).
+        identity_lam: the lam at which f is exactly the identity, or ``None``.
+        identity_as_lam_to_0: True when f(u; lam) -> u as lam -> 0.
         lam_min: smallest admissible lam (exclusive when ``lam_min_inclusive`` is False).
+        lam_limits: ``lam_limits(dtype) -> (lo, hi)``, the lam that inputs of ``dtype`` can be computed
+            with (in their compute dtype, :func:`ibnorm._types.compute_dtype`); :func:`validate_lam`
+            refuses the others when given the dtype.
         provenance: ``"reconstructed"`` for all built-ins (the paper's formulas are not public).
         doc: the formula and the reasoning behind it.
+        paper_variant: which variant of the paper this entry is a candidate for, if any.
     """
 
     name: str
-    fn: Callable[[Tensor, float], Tensor]
-    deriv: Callable[[Tensor, float], Tensor]
+    fn: CompressionFn
+    deriv: CompressionFn
     bound: Callable[[float], float]
     max_slope: Callable[[float], float]
     identity_limit: str
     identity_lam: float | None = None
+    identity_as_lam_to_0: bool = False
     lam_min: float = 0.0
     lam_min_inclusive: bool = False
+    lam_limits: Callable[[torch.dtype], tuple[float, float]] = default_lam_limits
     provenance: str = "reconstructed"
     doc: str = ""
-    paper_variant: str = field(default="")
+    paper_variant: str = ""
 
     @property
     def is_identity(self) -> bool:
@@ -104,8 +144,10 @@ def get_compression(name: str | Compression) -> Compression:
         raise ValueError(f"unknown compression {name!r}; known: {known}") from None
 
 
-def validate_lam(comp: Compression, lam: float) -> float:
-    """Return ``float(lam)`` or raise ``ValueError`` when it is outside the compression's domain."""
+def validate_lam(comp: Compression, lam: float, dtype: torch.dtype | None = None) -> float:
+    """Return ``float(lam)`` or raise ``ValueError`` when it is outside the compression's domain, or, when
+    ``dtype`` (of the input) is given, outside what that dtype's compute dtype can evaluate
+    (``comp.lam_limits``)."""
     try:
         lam_f = float(lam)
     except (TypeError, ValueError):
@@ -118,7 +160,59 @@ def validate_lam(comp: Compression, lam: float) -> float:
         raise ValueError(f"compression {comp.name!r} needs lam >= {comp.lam_min}, got {lam_f}")
     if not comp.lam_min_inclusive and lam_f <= comp.lam_min:
         raise ValueError(f"compression {comp.name!r} needs lam > {comp.lam_min}, got {lam_f}")
+    if dtype is not None:
+        lo, hi = comp.lam_limits(dtype)
+        if not lo <= lam_f <= hi:
+            cd = compute_dtype(dtype)
+            raise ValueError(f"lam={lam_f:g} is outside what compression {comp.name!r} can compute in {cd} "
+                             f"(for {dtype} inputs): lam must be in [{lo:.3g}, {hi:.3g}]"
+                             + ("; float64 inputs allow a wider range" if cd != torch.float64 else ""))
     return lam_f
+
+
+# --------------------------------------------------------------------------------------------------
+# Odd extensions f(u) = sign(u) g(|u|), differentiated through g'
+
+
+class _OddExtension(torch.autograd.Function):
+    """f(u) = sign(u) g(|u|; lam) with f'(u) = g'(|u|; lam) everywhere, u = 0 included (g(0) = 0)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(u: Tensor, lam: float, g: CompressionFn, g_prime: CompressionFn) -> Tensor:
+        return torch.sign(u) * g(u.abs(), lam)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        u, lam, _g, g_prime = inputs
+        ctx.save_for_backward(u)
+        ctx.save_for_forward(u)
+        ctx.lam, ctx.g_prime = lam, g_prime
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        (u,) = ctx.saved_tensors
+        du: Tensor = grad * ctx.g_prime(u.abs(), ctx.lam)
+        return du, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, u_dot: Tensor, *_: Any) -> Tensor:
+        (u,) = ctx.saved_tensors
+        out: Tensor = u_dot * ctx.g_prime(u.abs(), ctx.lam)
+        return out
+
+
+def odd_extension(g: CompressionFn, g_prime: CompressionFn) -> CompressionFn:
+    """The odd function ``f(u, lam) = sign(u) g(|u|, lam)`` for a ``g`` with g(0) = 0, whose autograd
+    derivative (backward, forward mode, vmap) is ``g'(|u|, lam)``: also at u = 0, where differentiating
+    the product ``sign(u) * g(|u|)`` gives 0 (sign'(0) = 0 and d|u|/du = 0 there)."""
+
+    def f(u: Tensor, lam: float) -> Tensor:
+        out: Tensor = _OddExtension.apply(u, lam, g, g_prime)  # type: ignore[no-untyped-call]
+        return out
+
+    return f
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,29 +240,30 @@ def _tanh_d(u: Tensor, lam: float) -> Tensor:
     return 1.0 - t * t
 
 
-def _log(u: Tensor, lam: float) -> Tensor:
-    a = u.abs()
+def _log_g(a: Tensor, lam: float) -> Tensor:
+    """log1p(lam a) / lam for a >= 0."""
     big = a > 1.0 / lam
     a_big = torch.where(big, a, torch.full_like(a, 2.0 / lam))   # safe operand for the unused branch
     a_small = torch.where(big, torch.zeros_like(a), a)
     # log1p(lam a) = log(lam) + log(a) + log1p(1/(lam a)) for lam a > 1 (no overflow of lam a)
     v = torch.where(big, math.log(lam) + torch.log(a_big) + torch.log1p(1.0 / (lam * a_big)),
                     torch.log1p(lam * a_small))
-    return torch.sign(u) * v / lam
+    return v / lam
 
 
 def _log_d(u: Tensor, lam: float) -> Tensor:
     return 1.0 / (1.0 + lam * u.abs())
 
 
-def _root(u: Tensor, lam: float) -> Tensor:
+def _root_g(a: Tensor, lam: float) -> Tensor:
+    """(a + d)^p - d^p for a >= 0, p = 1/lam."""
     p = 1.0 / lam
-    return torch.sign(u) * ((u.abs() + ROOT_DELTA) ** p - ROOT_DELTA**p)
+    return torch.pow(a + ROOT_DELTA, p) - math.pow(ROOT_DELTA, p)
 
 
 def _root_d(u: Tensor, lam: float) -> Tensor:
     p = 1.0 / lam
-    return p * (u.abs() + ROOT_DELTA) ** (p - 1.0)
+    return torch.pow(u.abs() + ROOT_DELTA, p - 1.0) * p
 
 
 def _softsign(u: Tensor, lam: float) -> Tensor:
@@ -188,7 +283,7 @@ def _softsign_d(u: Tensor, lam: float) -> Tensor:
 register_compression(Compression(
     name="identity", fn=_identity, deriv=_identity_d,
     bound=lambda lam: math.inf, max_slope=lambda lam: 1.0,
-    identity_limit="always (any lam)", identity_lam=None, provenance="paper",
+    identity_limit="always (any lam)", identity_lam=None, lam_limits=_unlimited, provenance="paper",
     doc="f(u) = u. With it IBNorm reproduces LayerNorm/RMSNorm/BatchNorm/GroupNorm exactly "
         "(the variance-centric baselines of the paper).",
 ))
@@ -196,34 +291,35 @@ register_compression(Compression(
 register_compression(Compression(
     name="tanh", fn=_tanh, deriv=_tanh_d,
     bound=lambda lam: 1.0 / lam, max_slope=lambda lam: 1.0,
-    identity_limit="lam -> 0", paper_variant="IBNorm-T (candidate)",
+    identity_limit="lam -> 0", identity_as_lam_to_0=True, paper_variant="IBNorm-T (candidate)",
     doc="f(u) = tanh(lam*u)/lam; |f| < 1/lam; f'(0) = 1. Reconstruction of IBNorm-T from R3's "
         "'functions like tanh'. The 1/lam factor makes lam -> 0 the identity; the standardization "
         "that follows removes any overall scale, so only the saturation point 1/lam matters.",
 ))
 
 register_compression(Compression(
-    name="log", fn=_log, deriv=_log_d,
+    name="log", fn=odd_extension(_log_g, _log_d), deriv=_log_d,
     bound=lambda lam: math.inf, max_slope=lambda lam: 1.0,
-    identity_limit="lam -> 0", paper_variant="IBNorm-L (candidate)",
-    doc="f(u) = sign(u) log(1 + lam|u|)/lam; unbounded but logarithmic (|f(u)| <= |u|). "
+    identity_limit="lam -> 0", identity_as_lam_to_0=True, paper_variant="IBNorm-L (candidate)",
+    doc="f(u) = sign(u) log(1 + lam|u|)/lam; unbounded but logarithmic (|f(u)| <= |u|); f'(0) = 1. "
         "Reconstruction of IBNorm-L (L = log).",
 ))
 
 register_compression(Compression(
-    name="root", fn=_root, deriv=_root_d,
-    bound=lambda lam: math.inf,
+    name="root", fn=odd_extension(_root_g, _root_d),
+    deriv=_root_d, bound=lambda lam: math.inf,
     max_slope=lambda lam: (1.0 / lam) * ROOT_DELTA ** (1.0 / lam - 1.0),
     identity_limit="lam = 1", identity_lam=1.0, lam_min=1.0, lam_min_inclusive=True,
-    paper_variant="IBNorm-S (candidate)",
+    lam_limits=_root_lam_limits, paper_variant="IBNorm-S (candidate)",
     doc="f(u) = sign(u)((|u|+d)^(1/lam) - d^(1/lam)), d = ROOT_DELTA; lam >= 1. Sign-root "
         "reconstruction of IBNorm-S: lam = 1 is exactly the identity, matching the theorem's "
-        "'lam >= 1' condition (R1). The offset d keeps f'(0) finite (without it f'(0) = inf).",
+        "'lam >= 1' condition (R1). The offset d keeps f'(0) = (1/lam) d^(1/lam - 1) finite (without it "
+        "f'(0) = inf).",
 ))
 
 register_compression(Compression(
     name="softsign", fn=_softsign, deriv=_softsign_d,
     bound=lambda lam: 1.0 / lam, max_slope=lambda lam: 1.0,
-    identity_limit="lam -> 0", paper_variant="IBNorm-S (alternative candidate)",
+    identity_limit="lam -> 0", identity_as_lam_to_0=True, paper_variant="IBNorm-S (alternative candidate)",
     doc="f(u) = u/(1 + lam|u|); |f| < 1/lam; f'(0) = 1. Alternative reading of IBNorm-S.",
 ))

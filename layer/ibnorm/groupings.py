@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Literal, Sequence, get_args
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from . import functional as IBF
+from ._checks import check_order, rms_eps
+from ._types import GROUPING_NAMES, GroupingName, Order
 
 __all__ = [
     "GroupingName", "Grouping", "GROUPINGS", "get_grouping", "standardize", "NormalizerSpec", "spec_of",
     "register_spec_adapter",
 ]
-
-GroupingName = Literal["layer", "rms", "batch", "group", "instance"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ GROUPINGS: dict[str, Grouping] = {
         Grouping("instance", True, "IN", "per sample and channel, over the spatial dims"),
     )
 }
-assert tuple(GROUPINGS) == get_args(GroupingName)
+assert tuple(GROUPINGS) == GROUPING_NAMES
 
 
 def get_grouping(name: str) -> Grouping:
@@ -72,7 +72,7 @@ def get_grouping(name: str) -> Grouping:
 
 
 def standardize(x: Tensor, grouping: str, *, compression: str = "identity", lam: float = 1.0,
-                order: str = "compress_first", eps: float | None = 1e-5,
+                order: Order = "compress_first", eps: float | None = 1e-5,
                 normalized_shape: int | Sequence[int] | None = None, num_groups: int | None = None) -> Tensor:
     """The normalizer's output before its affine, from the statistics of ``x`` itself.
 
@@ -113,7 +113,7 @@ class NormalizerSpec:
     grouping: GroupingName
     compression: str = "identity"
     lam: float = 1.0
-    order: str = "compress_first"
+    order: Order = "compress_first"
     eps: float | None = 1e-5
     normalized_shape: tuple[int, ...] | None = None
     num_groups: int | None = None
@@ -131,8 +131,8 @@ class NormalizerSpec:
         return GROUPINGS[self.grouping].center
 
     def effective_eps(self, dtype: torch.dtype) -> float:
-        """eps as the op uses it (RMS ``eps=None`` is ``finfo(dtype).eps``)."""
-        return float(torch.finfo(dtype).eps) if self.eps is None else float(self.eps)
+        """eps as the op uses it (RMS ``eps=None`` is ``finfo(dtype).eps``: :func:`ibnorm._checks.rms_eps`)."""
+        return rms_eps(self.eps, dtype)
 
     def group_size(self, x: Tensor) -> int:
         """Elements per statistics group for an input ``x`` (batch grouping: the whole batch's)."""
@@ -176,7 +176,7 @@ class NormalizerSpec:
         the normalizer (timm's ``BatchNormAct2d``), the normalizer part only."""
         return self.affine(self.standardize(x))
 
-    def with_(self, **changes) -> "NormalizerSpec":
+    def with_(self, **changes: Any) -> "NormalizerSpec":
         return replace(self, **changes)
 
 
@@ -190,9 +190,9 @@ def register_spec_adapter(matches: Callable[[nn.Module], bool],
     _ADAPTERS.insert(0, (matches, to_spec))
 
 
-def _ib_settings(m: nn.Module) -> dict:
+def _ib_settings(m: nn.Module) -> dict[str, Any]:
     return {"compression": getattr(m, "compression", "identity"), "lam": float(getattr(m, "lam", 1.0)),
-            "order": getattr(m, "order", "compress_first")}
+            "order": check_order(getattr(m, "order", "compress_first"))}
 
 
 def spec_of(m: nn.Module) -> NormalizerSpec | None:

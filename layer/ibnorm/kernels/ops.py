@@ -4,27 +4,34 @@
 ``ibnorm::rowwise_bwd(dy, x, weight, stats, comp_id, lam, center, compress_first, need_dw, need_db,
 backend) -> (dx, dweight, dbias)``
 
-``x``/``dy`` are ``(M, N)`` contiguous; ``stats`` is ``(3, M)`` (see :mod:`.spec`); ``backend`` is
-``"torch"``, ``"cpu"`` or ``"triton"`` (already resolved by :func:`ibnorm.kernels.rowwise_ib_norm`). Each op has a
-fake (meta) implementation, and the forward op has an autograd formula (``register_autograd``) that
-calls the backward op: only ``x``, ``weight`` and the per-row statistics are saved. The backward op
-is not itself differentiable (no double backward).
+``x``/``dy`` are ``(M, N)`` contiguous; ``stats`` is ``(STATS_ROWS, M)`` (see :mod:`.spec`); ``backend``
+is ``"torch"``, ``"cpu"`` or ``"triton"`` (already resolved by :func:`ibnorm.kernels.dispatch_rowwise`).
+Each op has a fake (meta) implementation, and the forward op has an autograd formula
+(``register_autograd``) that calls the backward op: only ``x``, ``weight`` and the per-row statistics are
+saved. The backward op is not differentiable: differentiating it (double backward, e.g. a
+Hessian-vector product) raises an error that names ``backend="composite"``, the path that supports it.
 """
 from __future__ import annotations
 
-from typing import Optional
+from types import ModuleType
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
 
-from .spec import compute_dtype, stat_dtype
+from .spec import STATS_ROWS, compute_dtype, stat_dtype
 
-__all__ = ["rowwise_fwd", "rowwise_bwd"]
+__all__ = ["rowwise_fwd", "rowwise_bwd", "DOUBLE_BACKWARD_MESSAGE"]
+
+DOUBLE_BACKWARD_MESSAGE = (
+    "the fused IBNorm backends (torch, cpu, triton) have no double backward (their backward is hand-derived); "
+    "pass backend='composite' to ib_layer_norm / ib_rms_norm (or set IBNORM_BACKEND=composite) for "
+    "second derivatives such as Hessian-vector products")
 
 
-def _impl(backend: str):
+def _impl(backend: str) -> ModuleType:
     if backend == "torch":
-        from . import torch_rowwise
+        from . import torch_rowwise  # lazy, as the kernels' own imports (triton, ctypes) are
 
         return torch_rowwise
     if backend == "cpu":
@@ -41,30 +48,35 @@ def _impl(backend: str):
 @torch.library.custom_op("ibnorm::rowwise_fwd", mutates_args=())
 def rowwise_fwd(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], eps: float, comp_id: int, lam: float,
                 center: bool, compress_first: bool, backend: str) -> tuple[Tensor, Tensor]:
-    return _impl(backend).forward(x, weight, bias, eps, comp_id, lam, center, compress_first)
+    out: tuple[Tensor, Tensor] = _impl(backend).forward(x, weight, bias, eps, comp_id, lam, center, compress_first)
+    return out
 
 
 @rowwise_fwd.register_fake
-def _(x, weight, bias, eps, comp_id, lam, center, compress_first, backend):
-    return torch.empty_like(x), x.new_empty((3, x.shape[0]), dtype=stat_dtype(x.dtype))
+def _(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], eps: float, comp_id: int, lam: float, center: bool,
+      compress_first: bool, backend: str) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(x), x.new_empty((STATS_ROWS, x.shape[0]), dtype=stat_dtype(x.dtype))
 
 
 @torch.library.custom_op("ibnorm::rowwise_bwd", mutates_args=())
 def rowwise_bwd(dy: Tensor, x: Tensor, weight: Optional[Tensor], stats: Tensor, comp_id: int, lam: float,
                 center: bool, compress_first: bool, need_dw: bool, need_db: bool,
                 backend: str) -> tuple[Tensor, Tensor, Tensor]:
-    return _impl(backend).backward(dy, x, weight, stats, comp_id, lam, center, compress_first, need_dw, need_db)
+    out: tuple[Tensor, Tensor, Tensor] = _impl(backend).backward(dy, x, weight, stats, comp_id, lam, center,
+                                                                 compress_first, need_dw, need_db)
+    return out
 
 
 @rowwise_bwd.register_fake
-def _(dy, x, weight, stats, comp_id, lam, center, compress_first, need_dw, need_db, backend):
+def _(dy: Tensor, x: Tensor, weight: Optional[Tensor], stats: Tensor, comp_id: int, lam: float, center: bool,
+      compress_first: bool, need_dw: bool, need_db: bool, backend: str) -> tuple[Tensor, Tensor, Tensor]:
     cd = compute_dtype(x.dtype)
     n = x.shape[1]
     return (torch.empty_like(x), x.new_empty((n if need_dw else 0,), dtype=cd),
             x.new_empty((n if need_db else 0,), dtype=cd))
 
 
-def _setup_context(ctx, inputs, output):
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     x, weight, bias, _eps, comp_id, lam, center, compress_first, backend = inputs
     _y, stats = output
     ctx.save_for_backward(x, weight, stats)
@@ -72,7 +84,7 @@ def _setup_context(ctx, inputs, output):
     ctx.param_dtypes = (None if weight is None else weight.dtype, None if bias is None else bias.dtype)
 
 
-def _backward(ctx, dy, _dstats):
+def _backward(ctx: Any, dy: Tensor, _dstats: Tensor) -> tuple[Optional[Tensor], ...]:
     x, weight, stats = ctx.saved_tensors
     comp_id, lam, center, compress_first, backend = ctx.cfg
     w_dtype, b_dtype = ctx.param_dtypes
@@ -85,3 +97,14 @@ def _backward(ctx, dy, _dstats):
 
 
 rowwise_fwd.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _no_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor, Tensor]) -> None:
+    pass
+
+
+def _no_double_backward(ctx: Any, *grads: Tensor) -> tuple[None, ...]:
+    raise RuntimeError(DOUBLE_BACKWARD_MESSAGE)
+
+
+rowwise_bwd.register_autograd(_no_double_backward, setup_context=_no_setup)

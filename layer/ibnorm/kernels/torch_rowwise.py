@@ -9,17 +9,31 @@ The math is the one stated in :mod:`.spec`; only ``x`` and three per-row statist
   (and its derivative) are extra elementwise passes.
 * RMS-style (``center=False``; torch's CPU ``rms_norm`` is not a fused kernel): hand-written in
   blocks of rows (cache-sized when single-threaded), almost every step in place on one or two scratch
-  buffers per block, the constant 1/lam of tanh/log folded into the statistics, ``dweight`` partial
-  sums per block in the compute dtype, ``dbias`` one column sum.
+  buffers per block, ``dweight`` partial sums per block in the compute dtype, ``dbias`` one column sum.
+
+The centering is two-pass (``a = (x - mean) - mean(x - mean)``, :mod:`.spec`), so that constant rows at
+large offsets center to 0 and long rows do not inherit the rounding of their mean.
 
 Measured cost: docs/benchmarks/kernels.md.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import Tensor
 
-from .spec import compute_dtype, root_constants, stat_dtype
+from .spec import (
+    COMP_IDS,
+    STAT_MEAN_HI,
+    STAT_MEAN_LO,
+    STAT_MEAN_Z,
+    STAT_RSTD,
+    STATS_ROWS,
+    compute_dtype,
+    root_constants,
+    stat_dtype,
+)
 
 __all__ = ["forward", "backward", "compress"]
 
@@ -36,26 +50,26 @@ def compress(a: Tensor, comp_id: int, lam: float, need_deriv: bool) -> tuple[Ten
     """``(t, scale, f'(a))`` with ``f(a) = scale * t`` for compression ``comp_id``; may overwrite ``a``.
 
     The constant ``scale`` (``1/lam`` for tanh and log) is returned instead of applied, so that the
-    callers fold it into the per-row statistics (one pass fewer). ``f'`` is ``None`` when not needed
+    callers can fold it into a multiplication they do anyway. ``f'`` is ``None`` when not needed
     or identically one. Formulas: :mod:`ibnorm.compression` (value and closed-form derivative).
     """
-    if comp_id == 0:  # identity
+    if comp_id == COMP_IDS["identity"]:
         return a, 1.0, None
-    if comp_id == 1:  # tanh(lam a) / lam;  f' = 1 - tanh^2
+    if comp_id == COMP_IDS["tanh"]:  # tanh(lam a) / lam;  f' = 1 - tanh^2
         t = (a.mul_(lam) if lam != 1.0 else a).tanh_()
         d = torch.addcmul(torch.ones((), dtype=t.dtype, device=t.device), t, t, value=-1.0) if need_deriv else None
         return t, 1.0 / lam, d
-    if comp_id == 2:  # sign(a) log1p(lam |a|) / lam;  f' = 1 / (1 + lam |a|)
+    if comp_id == COMP_IDS["log"]:  # sign(a) log1p(lam |a|) / lam;  f' = 1 / (1 + lam |a|)
         v = torch.abs(a).mul_(lam)
         d = v.add(1.0).reciprocal_() if need_deriv else None
         return v.log1p_().copysign_(a), 1.0 / lam, d
-    if comp_id == 3:  # sign(a) ((|a| + delta)^p - delta^p), p = 1/lam;  f' = p (|a| + delta)^(p - 1)
+    if comp_id == COMP_IDS["root"]:  # sign(a) ((|a| + delta)^p - delta^p), p = 1/lam;  f' = p (|a| + delta)^(p - 1)
         p, delta, delta_p = root_constants(lam)
         v = torch.abs(a).add_(delta)
         pw = v.pow(p)
         d = torch.div(pw, v).mul_(p) if need_deriv else None
         return pw.sub_(delta_p).copysign_(a), 1.0, d
-    if comp_id == 4:  # a / (1 + lam |a|) = sign(a) / (lam + 1/|a|);  f' = 1 / (1 + lam |a|)^2 = (1 - lam |f|)^2
+    if comp_id == COMP_IDS["softsign"]:  # a / (1 + lam |a|) = sign(a) / (lam + 1/|a|);  f' = (1 - lam |f|)^2
         # the second form has no overflow and is exact at 0 (1/0 = inf) and at +-inf (f = +-1/lam)
         z = torch.abs(a).reciprocal_().add_(lam).reciprocal_().copysign_(a)
         d = torch.abs(z).mul_(-lam).add_(1.0).square_() if need_deriv else None
@@ -74,7 +88,7 @@ def _affine_(t: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
     return t
 
 
-def _blocks(m: int, n: int):
+def _blocks(m: int, n: int) -> Iterator[tuple[int, int]]:
     elems = BLOCK_ELEMS if torch.get_num_threads() == 1 else PARALLEL_BLOCK_ELEMS
     rows = max(1, elems // max(n, 1))
     for i in range(0, m, rows):
@@ -83,12 +97,21 @@ def _blocks(m: int, n: int):
 
 def _rms(t: Tensor, n: int) -> Tensor:
     """mean(t^2) over the last dim, keepdim: (R, N) -> (R, 1)."""
-    return torch.linalg.vector_norm(t, dim=-1, keepdim=True).square_().div_(n)
+    ms: Tensor = torch.linalg.vector_norm(t, dim=-1, keepdim=True).square_().div_(n)
+    return ms
 
 
-def _centered(xb: Tensor, m1: Tensor | None, out: Tensor) -> Tensor:
-    """``xb - m1`` (or a copy of ``xb``) written into ``out``."""
-    return torch.sub(xb, m1, out=out) if m1 is not None else out.copy_(xb)
+def _center(xc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(a, mean_hi, mean_lo)``: ``a = (x - mean_hi) - mean_lo``, two-pass (rows of the last dim, keepdim)."""
+    hi = xc.mean(-1, keepdim=True)
+    a = torch.sub(xc, hi)
+    lo = a.mean(-1, keepdim=True)
+    return a.sub_(lo), hi, lo
+
+
+def _recenter(xc: Tensor, st: Tensor, m: int) -> Tensor:
+    """``a`` of :func:`_center` from the saved statistics."""
+    return torch.sub(xc, st[STAT_MEAN_HI].view(m, 1)).sub_(st[STAT_MEAN_LO].view(m, 1))
 
 
 def _ln_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, comp_id: int, lam: float,
@@ -101,20 +124,22 @@ def _ln_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: floa
     xc = x.to(cd)
     w = None if weight is None else weight.to(cd)
     b = None if bias is None else bias.to(cd)
-    stats = torch.zeros((3, m), dtype=stat_dtype(x.dtype), device=x.device)
+    stats = torch.zeros((STATS_ROWS, m), dtype=stat_dtype(x.dtype), device=x.device)
+    a, hi, lo = _center(xc)
     if compress_first:
-        m1 = xc.mean(-1, keepdim=True)
-        t, scale, _ = compress(torch.sub(xc, m1), comp_id, lam, need_deriv=False)
+        t, scale, _ = compress(a, comp_id, lam, need_deriv=False)
         z = t.mul_(scale) if scale != 1.0 else t
         y, m2, r = torch.native_layer_norm(z, (n,), w, b, eps)
-        stats[1] = m2.view(m)
+        stats[STAT_MEAN_Z] = m2.view(m)
     else:
-        s, m1, r = torch.native_layer_norm(xc, (n,), None, None, eps)
+        # LayerNorm of the centered a: its own mean is 0 up to rounding, so stats keep (hi, lo)
+        s, _m0, r = torch.native_layer_norm(a, (n,), None, None, eps)
         t, scale, _ = compress(s, comp_id, lam, need_deriv=False)
         y = t.mul_(scale) if scale != 1.0 else t
         _affine_(y, w, b)
-    stats[0] = m1.view(m)
-    stats[2] = r.view(m)
+    stats[STAT_MEAN_HI] = hi.view(m)
+    stats[STAT_MEAN_LO] = lo.view(m)
+    stats[STAT_RSTD] = r.view(m)
     return y.to(x.dtype), stats
 
 
@@ -128,18 +153,18 @@ def _ln_backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, co
     xc, dyc = x.to(cd), dy.to(cd)
     w = None if weight is None else weight.to(cd)
     st = stats.to(cd)
-    m1, r = st[0].view(m, 1), st[2].view(m, 1)
+    r = st[STAT_RSTD].view(m, 1)
+    a = _recenter(xc, st, m)
     if compress_first:
-        t, scale, fp = compress(torch.sub(xc, m1), comp_id, lam, need_deriv=True)
+        t, scale, fp = compress(a, comp_id, lam, need_deriv=True)
         z = t.mul_(scale) if scale != 1.0 else t
-        dz, dw, _ = torch.ops.aten.native_layer_norm_backward(dyc, z, [n], st[1].view(m, 1), r, w, None,
+        dz, dw, _ = torch.ops.aten.native_layer_norm_backward(dyc, z, [n], st[STAT_MEAN_Z].view(m, 1), r, w, None,
                                                               [True, need_dw and w is not None, False])
         db = dyc.sum(0) if need_db else None
         du = dz.mul_(fp) if fp is not None else dz
         dx = du.sub_(du.mean(-1, keepdim=True))
     else:
-        s = torch.sub(xc, m1).mul_(r)
-        t, scale, fp = compress(s, comp_id, lam, need_deriv=True)  # overwrites s
+        t, scale, fp = compress(torch.mul(a, r), comp_id, lam, need_deriv=True)  # s = a r
         dw = db = None
         if need_dw:
             dw = torch.mul(dyc, t).sum(0).mul_(scale)
@@ -148,44 +173,40 @@ def _ln_backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, co
         g = torch.mul(dyc, w) if w is not None else dyc.clone()
         if fp is not None:
             g.mul_(fp)
-        dx = torch.ops.aten.native_layer_norm_backward(g, xc, [n], m1, r, None, None, [True, False, False])[0]
-    empty = (lambda: x.new_empty(0, dtype=cd))
-    return dx.to(x.dtype), (dw if need_dw else empty()), (db if need_db else empty())
+        zero = torch.zeros_like(r)  # a is centered already
+        dx = torch.ops.aten.native_layer_norm_backward(g, a, [n], zero, r, None, None, [True, False, False])[0]
+    dx_out: Tensor = dx.to(x.dtype)
+    return (dx_out, dw if need_dw and dw is not None else x.new_empty(0, dtype=cd),
+            db if need_db and db is not None else x.new_empty(0, dtype=cd))
 
 
 def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, comp_id: int, lam: float,
             center: bool, compress_first: bool) -> tuple[Tensor, Tensor]:
-    """``x`` (M, N) contiguous -> ``y`` (M, N) in x.dtype, ``stats`` (3, M) (see :mod:`.spec`)."""
+    """``x`` (M, N) contiguous -> ``y`` (M, N) in x.dtype, ``stats`` (STATS_ROWS, M) (see :mod:`.spec`)."""
     if center:
         return _ln_forward(x, weight, bias, eps, comp_id, lam, compress_first)
     m, n = x.shape
     cd = compute_dtype(x.dtype)
     same = x.dtype == cd
     y = torch.empty_like(x)
-    stats = torch.zeros((3, m), dtype=stat_dtype(x.dtype), device=x.device)
+    stats = torch.zeros((STATS_ROWS, m), dtype=stat_dtype(x.dtype), device=x.device)
     w = None if weight is None else weight.to(cd)
     b = None if bias is None else bias.to(cd)
     for i, j in _blocks(m, n):
         xb = x[i:j] if same else x[i:j].to(cd)  # (R, N), read only
-        m1 = xb.mean(-1, keepdim=True) if center else None
-        a = _centered(xb, m1, y[i:j] if same else torch.empty_like(xb))
+        a = (y[i:j] if same else torch.empty_like(xb)).copy_(xb)
         if compress_first:
             t, scale, _ = compress(a, comp_id, lam, need_deriv=False)  # z = scale * t
-            mt = t.mean(-1, keepdim=True) if center else None
-            if mt is not None:
-                t.sub_(mt)
-            r = _rms(t, n).mul_(scale * scale).add_(eps).rsqrt_()  # r of z
-            t.mul_(r * scale)  # yhat
-            if mt is not None:
-                stats[1, i:j] = mt.squeeze(-1) * scale
+            # yhat = z r = t r_t with r_t = rsqrt(ms(t) + eps / scale^2): no scale^2 (1/lam^2) that could overflow
+            r_t = _rms(t, n).add_(eps / (scale * scale)).rsqrt_()
+            t.mul_(r_t)  # yhat
+            r = r_t.div_(scale)  # r of z
         else:
             r = _rms(a, n).add_(eps).rsqrt_()
             t, scale, _ = compress(a.mul_(r), comp_id, lam, need_deriv=False)
             if scale != 1.0:
                 t.mul_(scale)  # yhat
-        if m1 is not None:
-            stats[0, i:j] = m1.squeeze(-1)
-        stats[2, i:j] = r.squeeze(-1)
+        stats[STAT_RSTD, i:j] = r.squeeze(-1)
         _affine_(t, w, b)
         if not same or t.data_ptr() != y[i:j].data_ptr():
             y[i:j] = t
@@ -207,15 +228,14 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
     db = dy.sum(0, dtype=cd) if need_db else None  # one column sum over all rows
     st = stats.to(cd)
     for i, j in _blocks(m, n):
-        r = st[2, i:j].unsqueeze(-1)  # (R, 1)
+        r = st[STAT_RSTD, i:j].unsqueeze(-1)  # (R, 1)
         xb = x[i:j] if same else x[i:j].to(cd)
         dyb = dy[i:j] if same else dy[i:j].to(cd)
-        a = _centered(xb, st[0, i:j].unsqueeze(-1) if center else None, torch.empty_like(xb))
+        a = torch.empty_like(xb).copy_(xb)
         if compress_first:
             t, scale, fp = compress(a, comp_id, lam, need_deriv=True)
-            k = r * scale
-            h = (t.sub_(st[1, i:j].unsqueeze(-1) / scale) if center else t).mul_(k)
-            yh = h  # yhat: what dweight sees, and what the LN-backward core sees
+            h = t.mul_(r * scale)  # yhat: what dweight sees, and what the LN-backward core sees
+            yh = h
         else:
             h = a.mul_(r)  # s
             t, scale, fp = compress(h.clone(), comp_id, lam, need_deriv=True)
@@ -223,11 +243,12 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
         g = dx[i:j] if same else torch.empty_like(xb)  # becomes dx
         if compress_first:
             torch.mul(dyb, yh, out=g)  # dy * yhat
-            if need_dw:
+            if dw is not None:
                 dw += g.sum(0)
             mgh = (g @ w if w is not None else g.sum(-1)).unsqueeze(-1).div_(n)  # mean(g_hat * yhat)
-        elif need_dw:
-            dw += torch.mul(dyb, yh).sum(0)
+        else:
+            if dw is not None:
+                dw += torch.mul(dyb, yh).sum(0)
         if w is not None:
             torch.mul(dyb, w, out=g)  # dL/dyhat
         else:
@@ -236,16 +257,12 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
             if fp is not None:
                 g.mul_(fp)
             mgh = torch.mul(g, h).mean(-1, keepdim=True)
-        # lnb(g, h) = r * (g - mean(g) - h * mean(g * h))
+        # lnb(g, h) = r * (g - h * mean(g * h))   (RMS: no mean(g))
         g.addcmul_(h, mgh, value=-1.0)
-        if center:
-            g.sub_(g.mean(-1, keepdim=True))  # mean(h) = 0, so this subtracts mean(g)
-        if compress_first:
-            if fp is not None:
-                g.mul_(fp)
-            if center:
-                g.sub_(g.mean(-1, keepdim=True))  # du - mean(du), before the factor r below
+        if compress_first and fp is not None:
+            g.mul_(fp)
         g.mul_(r)
         if not same:
             dx[i:j] = g
-    return dx, (dw if need_dw else x.new_empty(0, dtype=cd)), (db if need_db else x.new_empty(0, dtype=cd))
+    return (dx, dw if dw is not None else x.new_empty(0, dtype=cd),  # two distinct empties: outputs must not alias
+            db if db is not None else x.new_empty(0, dtype=cd))

@@ -14,11 +14,19 @@ operations only (no libdevice) so that the same code runs compiled on a GPU and 
 interpreter (``TRITON_INTERPRET=1``, which cannot call libdevice): ``tanh`` uses a Taylor polynomial
 for |v| < 0.25 and ``(1 - e^{-2|v|}) / (1 + e^{-2|v|})`` above; ``log1p`` a 5-term series for
 m < 0.03 and ``log(1 + m)`` above; ``pow`` is ``exp2(p log2(.))``. Each has an absolute error of a
-few fp32 ulps relative to the row's scale, which is what the standardization propagates.
+few fp32 ulps relative to the row's scale, which is what the standardization propagates. The
+compression ids are :data:`.spec.COMP_IDS` (bound below as ``tl.constexpr`` globals); an id without a
+branch here gives NaN. Signs are applied with a single ``tl.where(a < 0, -mag, mag)``, so a NaN stays NaN
+(the documented rule: a NaN anywhere gives NaN in the whole group); ``root``'s ``delta^p`` is evaluated
+in the kernel by the same expression as ``(|a| + delta)^p``, so that f(0) = 0 exactly without a branch.
+The row mean is carried as ``hi + lo`` (two passes in registers, :mod:`.spec`).
 
 Whether the kernels are interpreted is fixed when this module is imported (``triton.jit`` reads
 ``TRITON_INTERPRET`` at decoration time): :data:`INTERPRET`.
 """
+# mypy: disable-error-code="no-untyped-def,untyped-decorator"
+# (the @triton.jit functions take Triton values; triton.jit reads their annotations, so they carry only
+# the tl.constexpr ones Triton needs)
 from __future__ import annotations
 
 import torch
@@ -26,11 +34,31 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .spec import compute_dtype, root_constants, stat_dtype
+from .spec import (
+    COMP_IDS,
+    STAT_MEAN_HI,
+    STAT_MEAN_LO,
+    STAT_MEAN_Z,
+    STAT_RSTD,
+    STATS_ROWS,
+    compute_dtype,
+    root_constants,
+    stat_dtype,
+)
 
 __all__ = ["INTERPRET", "forward", "backward"]
 
 INTERPRET = bool(triton.knobs.runtime.interpret)
+
+_IDENTITY = tl.constexpr(COMP_IDS["identity"])
+_TANH = tl.constexpr(COMP_IDS["tanh"])
+_LOG = tl.constexpr(COMP_IDS["log"])
+_ROOT = tl.constexpr(COMP_IDS["root"])
+_SOFTSIGN = tl.constexpr(COMP_IDS["softsign"])
+_S_HI = tl.constexpr(STAT_MEAN_HI)
+_S_LO = tl.constexpr(STAT_MEAN_LO)
+_S_Z = tl.constexpr(STAT_MEAN_Z)
+_S_R = tl.constexpr(STAT_RSTD)
 
 
 @triton.jit
@@ -52,50 +80,56 @@ def _log1p_nonneg(m):
 
 
 @triton.jit
-def _compress(a, lam, p, delta, delta_p, COMP: tl.constexpr):
-    """``(f(a), f'(a))`` for compression id ``COMP`` (ids and formulas: :mod:`ibnorm.compression`)."""
-    if COMP == 0:  # identity
+def _compress(a, lam, p, delta, COMP: tl.constexpr):
+    """``(f(a), f'(a))`` for compression id ``COMP`` (ids: :mod:`.spec`; formulas: :mod:`ibnorm.compression`)."""
+    if COMP == _IDENTITY:
         z = a
         d = a * 0.0 + 1.0
-    elif COMP == 1:  # tanh(lam a) / lam
+    elif COMP == _TANH:  # tanh(lam a) / lam
         t = _tanh(a * lam)
         z = t / lam
         d = 1.0 - t * t
-    elif COMP == 2:  # sign(a) log1p(lam |a|) / lam
+    elif COMP == _LOG:  # sign(a) log1p(lam |a|) / lam
         m = tl.abs(a) * lam
         lg = _log1p_nonneg(m) / lam
         z = tl.where(a < 0.0, -lg, lg)
         d = 1.0 / (1.0 + m)
-    elif COMP == 3:  # sign(a) ((|a| + delta)^p - delta^p)
+    elif COMP == _ROOT:  # sign(a) ((|a| + delta)^p - delta^p); delta^p by the same expression: f(0) = 0
         v = tl.abs(a) + delta
         pw = tl.exp2(p * tl.log2(v))
-        mag = pw - delta_p
-        z = tl.where(a < 0.0, -mag, tl.where(a > 0.0, mag, 0.0))
+        mag = pw - tl.exp2(p * tl.log2(tl.zeros_like(a) + delta))  # not a * 0 + delta: inf * 0 is NaN
+        z = tl.where(a < 0.0, -mag, mag)
         d = p * pw / v
-    else:  # softsign: a / (1 + lam |a|) = sign(a) / (lam + 1/|a|) (no overflow; exact at 0 and +-inf)
+    elif COMP == _SOFTSIGN:  # a / (1 + lam |a|) = sign(a) / (lam + 1/|a|) (no overflow; exact at 0 and +-inf)
         mag = 1.0 / (lam + 1.0 / tl.abs(a))
         z = tl.where(a < 0.0, -mag, mag)
         one_minus = 1.0 - lam * mag  # = 1 / (1 + lam |a|)
         d = one_minus * one_minus
+    else:  # an id of spec.KERNEL_COMPRESSIONS without a branch here: poison, never another formula
+        z = a + float("nan")
+        d = z
     return z, d
 
 
 @triton.jit
-def _fwd_kernel(X, Y, W, B, STATS, stride_x, stride_y, M, N, eps, lam, p, delta, delta_p,
+def _fwd_kernel(X, Y, W, B, STATS, stride_x, stride_y, M, N, eps, lam, p, delta,
                 COMP: tl.constexpr, CENTER: tl.constexpr, COMPRESS_FIRST: tl.constexpr,
                 HAS_W: tl.constexpr, HAS_B: tl.constexpr, BLOCK_N: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)  # int64 offsets: M * N may exceed 2^31
     cols = tl.arange(0, BLOCK_N)
     mask = cols < N
     x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
-    if CENTER:
-        m1 = tl.sum(x, axis=0) / N
-        a = tl.where(mask, x - m1, 0.0)
+    if CENTER:  # mean = hi + lo, two passes in registers
+        hi = tl.sum(x, axis=0) / N
+        a = tl.where(mask, x - hi, 0.0)
+        lo = tl.sum(a, axis=0) / N
+        a = tl.where(mask, a - lo, 0.0)
     else:
-        m1 = 0.0
+        hi = 0.0
+        lo = 0.0
         a = x
     if COMPRESS_FIRST:
-        z, _d = _compress(a, lam, p, delta, delta_p, COMP)
+        z, _d = _compress(a, lam, p, delta, COMP)
         z = tl.where(mask, z, 0.0)
         if CENTER:
             m2 = tl.sum(z, axis=0) / N
@@ -108,20 +142,21 @@ def _fwd_kernel(X, Y, W, B, STATS, stride_x, stride_y, M, N, eps, lam, p, delta,
     else:
         m2 = 0.0
         rstd = 1.0 / tl.sqrt(tl.sum(a * a, axis=0) / N + eps)
-        yh, _d = _compress(a * rstd, lam, p, delta, delta_p, COMP)
+        yh, _d = _compress(a * rstd, lam, p, delta, COMP)
     if HAS_W:
         yh = yh * tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
     if HAS_B:
         yh = yh + tl.load(B + cols, mask=mask, other=0.0).to(tl.float32)
     tl.store(Y + row * stride_y + cols, yh.to(Y.dtype.element_ty), mask=mask)
-    tl.store(STATS + row, m1)
-    tl.store(STATS + M + row, m2)
-    tl.store(STATS + 2 * M + row, rstd)
+    tl.store(STATS + _S_HI * M + row, hi)
+    tl.store(STATS + _S_LO * M + row, lo)
+    tl.store(STATS + _S_Z * M + row, m2)
+    tl.store(STATS + _S_R * M + row, rstd)
 
 
 @triton.jit
 def _bwd_kernel(DY, X, W, STATS, DX, DW, DB, stride_dy, stride_x, stride_dx, M, N, rows_per_program,
-                lam, p, delta, delta_p,
+                lam, p, delta,
                 COMP: tl.constexpr, CENTER: tl.constexpr, COMPRESS_FIRST: tl.constexpr,
                 HAS_W: tl.constexpr, NEED_DW: tl.constexpr, NEED_DB: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
@@ -138,21 +173,21 @@ def _bwd_kernel(DY, X, W, STATS, DX, DW, DB, stride_dy, stride_x, stride_dx, M, 
     for row in range(row_start, row_end):
         x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
         dy = tl.load(DY + row * stride_dy + cols, mask=mask, other=0.0).to(tl.float32)
-        rstd = tl.load(STATS + 2 * M + row)
+        rstd = tl.load(STATS + _S_R * M + row)
         if CENTER:
-            a = tl.where(mask, x - tl.load(STATS + row), 0.0)
+            a = tl.where(mask, (x - tl.load(STATS + _S_HI * M + row)) - tl.load(STATS + _S_LO * M + row), 0.0)
         else:
             a = x
         g = dy * w  # dL/dyhat
         if COMPRESS_FIRST:
-            z, d = _compress(a, lam, p, delta, delta_p, COMP)
+            z, d = _compress(a, lam, p, delta, COMP)
             if CENTER:
-                z = z - tl.load(STATS + M + row)
+                z = z - tl.load(STATS + _S_Z * M + row)
             h = tl.where(mask, z * rstd, 0.0)  # yhat
             yh = h
         else:
             h = a * rstd  # s
-            yh, d = _compress(h, lam, p, delta, delta_p, COMP)
+            yh, d = _compress(h, lam, p, delta, COMP)
             g = tl.where(mask, g * d, 0.0)
         # lnb(g, h) = rstd * (g - mean(g) - h * mean(g * h))
         core = g - h * (tl.sum(g * h, axis=0) / N)
@@ -192,15 +227,15 @@ def _check(x: Tensor) -> None:
 
 def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, comp_id: int, lam: float,
             center: bool, compress_first: bool) -> tuple[Tensor, Tensor]:
-    """``x`` (M, N) -> ``y`` (M, N) in x.dtype, ``stats`` (3, M) fp32 (see :mod:`.spec`)."""
+    """``x`` (M, N) -> ``y`` (M, N) in x.dtype, ``stats`` (STATS_ROWS, M) fp32 (see :mod:`.spec`)."""
     _check(x)
     m, n = x.shape
     y = torch.empty_like(x)
-    stats = torch.empty((3, m), dtype=stat_dtype(x.dtype), device=x.device)
+    stats = torch.empty((STATS_ROWS, m), dtype=stat_dtype(x.dtype), device=x.device)
     block_n, num_warps = _launch_cfg(n)
-    p, delta, delta_p = root_constants(lam)
+    p, delta, _ = root_constants(lam)
     _fwd_kernel[(m,)](x, y, weight if weight is not None else x, bias if bias is not None else x, stats,
-                      x.stride(0), y.stride(0), m, n, eps, lam, p, delta, delta_p,
+                      x.stride(0), y.stride(0), m, n, eps, lam, p, delta,
                       COMP=comp_id, CENTER=center, COMPRESS_FIRST=compress_first,
                       HAS_W=weight is not None, HAS_B=bias is not None, BLOCK_N=block_n, num_warps=num_warps)
     return y, stats
@@ -228,9 +263,9 @@ def backward(dy: Tensor, x: Tensor, weight: Tensor | None, stats: Tensor, comp_i
     cd = compute_dtype(x.dtype)
     dw_part = torch.empty((progs, n), dtype=torch.float32, device=x.device) if need_dw else x.new_empty(0, dtype=cd)
     db_part = torch.empty((progs, n), dtype=torch.float32, device=x.device) if need_db else x.new_empty(0, dtype=cd)
-    p, delta, delta_p = root_constants(lam)
+    p, delta, _ = root_constants(lam)
     _bwd_kernel[(progs,)](dy, x, weight if weight is not None else x, stats, dx, dw_part, db_part,
-                          dy.stride(0), x.stride(0), dx.stride(0), m, n, rows_per_program, lam, p, delta, delta_p,
+                          dy.stride(0), x.stride(0), dx.stride(0), m, n, rows_per_program, lam, p, delta,
                           COMP=comp_id, CENTER=center, COMPRESS_FIRST=compress_first, HAS_W=weight is not None,
                           NEED_DW=need_dw, NEED_DB=need_db, BLOCK_N=block_n, num_warps=num_warps)
     dw = dw_part.sum(0) if need_dw else dw_part

@@ -11,6 +11,7 @@ from _kernel_cases import COMPS, LAMS, ORDERS, composite_fn, kernel_fn, make_inp
 import ibnorm.kernels.torch_rowwise as torch_rowwise
 from ibnorm.compression import get_compression
 from ibnorm.kernels import rowwise_ib_norm
+from ibnorm.kernels.spec import STATS_ROWS
 
 ALL = list(itertools.product(COMPS, (True, False), ORDERS, (True, False)))
 
@@ -67,7 +68,7 @@ def test_low_precision_computes_in_fp32(dtype):
 
 @pytest.mark.parametrize("backend", ["torch", "cpu"])
 def test_only_x_and_row_stats_are_saved(backend):
-    """Autograd keeps x, weight and a (3, M) statistics tensor: nothing else of size M*N."""
+    """Autograd keeps x, weight and a (STATS_ROWS, M) statistics tensor: nothing else of size M*N."""
     if backend == "cpu":
         needs_cpu_kernel()
     x = torch.randn(6, 40, requires_grad=True)
@@ -83,5 +84,5 @@ def test_only_x_and_row_stats_are_saved(backend):
                         order="compress_first", backend=backend)
     big = [t for t in saved if t.numel() >= x.numel()]
     assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
-    assert any(tuple(t.shape) == (3, 6) and t.dtype == torch.float32 for t in saved)
-    assert sum(t.numel() for t in saved) == x.numel() + 40 + 3 * 6
+    assert any(tuple(t.shape) == (STATS_ROWS, 6) and t.dtype == torch.float32 for t in saved)
+    assert sum(t.numel() for t in saved) == x.numel() + 40 + STATS_ROWS * 6

@@ -7,33 +7,46 @@
  *   standardize_first:  a = x - mean(x);  r = rsqrt(mean(a^2) + eps);  s = a r;  yhat = f(s)
  *   y = yhat * weight + bias          (RMS-style, center = 0: no means)
  *
- * stats (3, M): mean(x), mean(z) (0 for standardize_first / RMS), r.  Backward, g = dy * weight:
+ * The row mean is kept as two floats, mean = hi + lo (hi the float nearest the double row sum / n, lo
+ * the float nearest the rest), and a = (x - hi) - lo: centering exact to a's rounding, constant rows at
+ * any offset give a = 0. stats (4 x M; row indices IBN_STAT_*): mean hi, mean lo, mean(z) (0
+ * for standardize_first / RMS), r. Backward, g = dy * weight:
  *   compress_first:     du = r (g - mean(g) - yhat mean(g yhat)) f'(a);  dx = du - mean(du)
  *   standardize_first:  gg = g f'(s);  dx = r (gg - mean(gg) - s mean(gg s))
  *   dweight = sum_rows dy yhat;  dbias = sum_rows dy          (accumulated in double per thread)
  *
  * Each row is read from memory once per direction: after the first pass it sits in L1/L2, and the
- * compressed values live in a per-thread scratch row. Rows are split across POSIX threads (no OpenMP
- * runtime, so nothing competes with torch's own thread pool). The elementwise loops are written for
- * the compiler's vectorizer (`#pragma omp simd` with -fopenmp-simd: reductions may be reassociated);
- * the elementary functions are written branch-free so they vectorize: log and the polynomials of pow
- * are the Cephes single-precision algorithms (S. L. Moshier, Cephes Math Library 2.2: logf, expf; Cody &
- * Waite range reduction), with pow's exponent split so that its integer part stays exact; tanh is
- * Eigen's rational approximation. Non-finite cases are explicit (NaN propagates, +-inf saturates).
+ * compressed values live in a per-thread scratch row. Rows are split into per-thread chunks: built with
+ * -fopenmp, the chunks run on the OpenMP threads of the libgomp that torch has already loaded (one
+ * `#pragma omp parallel for`, no second thread pool next to torch's); without it, on POSIX threads of
+ * the library's own. The elementwise loops are written for the compiler's vectorizer (`#pragma omp
+ * simd`, enabled by -fopenmp-simd: reductions may be reassociated); the elementary functions are written
+ * branch-free so they vectorize: log and the polynomials of pow are the Cephes single-precision
+ * algorithms (S. L. Moshier, Cephes Math Library 2.2: logf, expf; Cody & Waite range reduction), with
+ * pow's exponent split so that its integer part stays exact; tanh is Eigen's rational approximation.
+ * Non-finite cases are explicit (NaN propagates, +-inf saturates).
  *
- * Compressions (ids as spec.KERNEL_COMPRESSIONS; formulas of ibnorm/compression.py):
- *   0 identity  f = a                                           f' = 1
- *   1 tanh      f = tanh(lam a) / lam                           f' = 1 - tanh(lam a)^2
- *   2 log       f = sign(a) log1p(lam |a|) / lam                f' = 1 / (1 + lam |a|)
- *   3 root      f = sign(a) ((|a| + d)^p - d^p), p = 1/lam      f' = p (|a| + d)^(p - 1)
- *   4 softsign  f = sign(a) / (lam + 1/|a|)                     f' = (1 - lam |f|)^2
- * and internally 5 = root at lam = 2, through sqrtf instead of exp(p log v) (exact and faster).
+ * Compression ids are not written here: the build passes them from ibnorm/kernels/spec.py
+ * (KERNEL_COMPRESSIONS) as -DIBN_COMP_<NAME>=<id>, with the stats layout as -DIBN_STAT_<NAME>=<row>. An
+ * id without a case below gives NaN. Formulas (of ibnorm/compression.py):
+ *   IDENTITY  f = a                                           f' = 1
+ *   TANH      f = tanh(lam a) / lam                           f' = 1 - tanh(lam a)^2
+ *   LOG       f = sign(a) log1p(lam |a|) / lam                f' = 1 / (1 + lam |a|)
+ *   ROOT      f = sign(a) ((|a| + d)^p - d^p), p = 1/lam      f' = p (|a| + d)^(p - 1)
+ *   SOFTSIGN  f = sign(a) / (lam + 1/|a|)                     f' = (1 - lam |f|)^2
+ * and internally ROOT_SQRT = root at lam = 2, through sqrtf instead of exp(p log v) (exact and faster).
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if !defined(IBN_COMP_IDENTITY) || !defined(IBN_COMP_TANH) || !defined(IBN_COMP_LOG) || !defined(IBN_COMP_ROOT) || \
+    !defined(IBN_COMP_SOFTSIGN) || !defined(IBN_COMP_ROOT_SQRT) || !defined(IBN_STAT_MEAN_HI) ||               \
+    !defined(IBN_STAT_MEAN_LO) || !defined(IBN_STAT_MEAN_Z) || !defined(IBN_STAT_RSTD)
+#error "build with the -D flags of ibnorm.kernels.spec.c_defines() (compression ids and stats layout)"
+#endif
 
 #define IBN_API __attribute__((visibility("default")))
 #define INLINE static inline __attribute__((always_inline))
@@ -163,30 +176,33 @@ INLINE float tanh_f(float x) {
 /* f(a), and f'(a) into *d when want_d; comp is a compile-time constant after inlining. */
 INLINE float compress(int comp, const comp_params *c, float a, int want_d, float *d) {
     switch (comp) {
-    case 1: { /* tanh */
+    case IBN_COMP_IDENTITY:
+        if (want_d) *d = 1.0f;
+        return a;
+    case IBN_COMP_TANH: {
         float t = tanh_f(c->lam * a);
         if (want_d) *d = 1.0f - t * t;
         return t * c->inv_lam;
     }
-    case 2: { /* log */
+    case IBN_COMP_LOG: {
         float v = c->lam * fabsf(a);
         float w = 1.0f + v, inv_w = 1.0f / w;
         if (want_d) *d = inv_w;
         return copysignf(log1p_f(v, w, inv_w), a) * c->inv_lam;
     }
-    case 3: { /* root */
+    case IBN_COMP_ROOT: {
         float v = fabsf(a) + c->delta;
         float pw = pow_f(v, c->p, c->p_hi);
         if (want_d) *d = v == INFINITY ? 0.0f : c->p * pw / v; /* (|a| + d)^(p - 1) -> 0 at inf */
         return copysignf(pw - c->delta_p, a);
     }
-    case 5: { /* root at lam = 2 (p = 1/2): the same formula through the exact square root */
+    case IBN_COMP_ROOT_SQRT: { /* root at lam = 2 (p = 1/2): the same formula through the exact square root */
         float v = fabsf(a) + c->delta;
         float sq = sqrtf(v);
         if (want_d) *d = 0.5f / sq;
         return copysignf(sq - c->delta_p, a);
     }
-    case 4: { /* softsign, overflow-free form: 1/0 = inf at a = 0, f = +-1/lam at +-inf */
+    case IBN_COMP_SOFTSIGN: { /* overflow-free form: 1/0 = inf at a = 0, f = +-1/lam at +-inf */
         float f = copysignf(1.0f / (c->lam + 1.0f / fabsf(a)), a);
         if (want_d) {
             float q = 1.0f - c->lam * fabsf(f);
@@ -194,9 +210,9 @@ INLINE float compress(int comp, const comp_params *c, float a, int want_d, float
         }
         return f;
     }
-    default: /* identity */
-        if (want_d) *d = 1.0f;
-        return a;
+    default: /* an id of spec.KERNEL_COMPRESSIONS without a case here: poison, never another formula */
+        if (want_d) *d = NAN;
+        return NAN;
     }
 }
 
@@ -227,14 +243,25 @@ INLINE double row_sum(const float *v, int64_t n) {
     return s;
 }
 
-INLINE double row_centered_sq(const float *v, float mean, int64_t n) {
+INLINE double row_centered_sq(const float *v, float hi, float lo, int64_t n) {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < n; ++j) {
-        float c = v[j] - mean;
+        float c = (v[j] - hi) - lo;
         s += (double)(c * c);
     }
     return s;
+}
+
+/* The row mean as hi + lo (see the header); (0, 0) for RMS-style rows. */
+INLINE void row_mean(const float *v, int64_t n, int center, float *hi, float *lo) {
+    if (!center) {
+        *hi = *lo = 0.0f;
+        return;
+    }
+    double m = row_sum(v, n) / (double)n;
+    *hi = (float)m;
+    *lo = (float)(m - (double)*hi);
 }
 
 INLINE void forward_rows(int comp, const job *J) {
@@ -245,14 +272,15 @@ INLINE void forward_rows(int comp, const job *J) {
     for (int64_t i = J->row0; i < J->row1; ++i) {
         const float *xr = J->x + i * n;
         float *yr = J->y + i * n;
-        float m1 = J->center ? (float)(row_sum(xr, n) / (double)n) : 0.0f;
+        float m1, m1lo;
+        row_mean(xr, n, J->center, &m1, &m1lo);
         float m2 = 0.0f, r;
         if (J->compress_first) {
 #pragma omp simd
-            for (int64_t j = 0; j < n; ++j) z[j] = compress(comp, cp, xr[j] - m1, 0, 0);
+            for (int64_t j = 0; j < n; ++j) z[j] = compress(comp, cp, (xr[j] - m1) - m1lo, 0, 0);
             double s = row_sum(z, n);
             m2 = J->center ? (float)(s / (double)n) : 0.0f;
-            r = (float)(1.0 / sqrt(row_centered_sq(z, m2, n) / (double)n + (double)J->eps));
+            r = (float)(1.0 / sqrt(row_centered_sq(z, m2, 0.0f, n) / (double)n + (double)J->eps));
 #pragma omp simd
             for (int64_t j = 0; j < n; ++j) {
                 float v = (z[j] - m2) * r;
@@ -261,18 +289,19 @@ INLINE void forward_rows(int comp, const job *J) {
                 yr[j] = v;
             }
         } else {
-            r = (float)(1.0 / sqrt(row_centered_sq(xr, m1, n) / (double)n + (double)J->eps));
+            r = (float)(1.0 / sqrt(row_centered_sq(xr, m1, m1lo, n) / (double)n + (double)J->eps));
 #pragma omp simd
             for (int64_t j = 0; j < n; ++j) {
-                float v = compress(comp, cp, (xr[j] - m1) * r, 0, 0);
+                float v = compress(comp, cp, ((xr[j] - m1) - m1lo) * r, 0, 0);
                 if (w) v *= w[j];
                 if (b) v += b[j];
                 yr[j] = v;
             }
         }
-        J->stats[i] = m1;
-        J->stats[m + i] = m2;
-        J->stats[2 * m + i] = r;
+        J->stats[IBN_STAT_MEAN_HI * m + i] = m1;
+        J->stats[IBN_STAT_MEAN_LO * m + i] = m1lo;
+        J->stats[IBN_STAT_MEAN_Z * m + i] = m2;
+        J->stats[IBN_STAT_RSTD * m + i] = r;
     }
 }
 
@@ -314,7 +343,8 @@ INLINE void backward_rows(int comp, const job *J) {
     for (int64_t i = J->row0; i < J->row1; ++i) {
         const float *xr = J->x + i * n, *dyr = J->dy + i * n;
         float *dxr = J->dx + i * n;
-        const float m1 = J->stats[i], m2 = J->stats[m + i], r = J->stats[2 * m + i];
+        const float m1 = J->stats[IBN_STAT_MEAN_HI * m + i], m1lo = J->stats[IBN_STAT_MEAN_LO * m + i];
+        const float m2 = J->stats[IBN_STAT_MEAN_Z * m + i], r = J->stats[IBN_STAT_RSTD * m + i];
         double sg = 0.0, sgh = 0.0;
         if (J->compress_first) {
             /* pass 1: h = yhat = (f(a) - m2) r and f'(a) (fp32 only: full vector width for f); then the
@@ -322,7 +352,7 @@ INLINE void backward_rows(int comp, const job *J) {
 #pragma omp simd
             for (int64_t j = 0; j < n; ++j) {
                 float d;
-                h[j] = (compress(comp, cp, xr[j] - m1, 1, &d) - m2) * r;
+                h[j] = (compress(comp, cp, (xr[j] - m1) - m1lo, 1, &d) - m2) * r;
                 fp[j] = d;
             }
 #pragma omp simd reduction(+ : sg, sgh)
@@ -351,7 +381,7 @@ INLINE void backward_rows(int comp, const job *J) {
 #pragma omp simd
             for (int64_t j = 0; j < n; ++j) {
                 float d;
-                float sj = (xr[j] - m1) * r;
+                float sj = ((xr[j] - m1) - m1lo) * r;
                 yh[j] = compress(comp, cp, sj, 1, &d);
                 h[j] = sj;
                 fp[j] = (w ? dyr[j] * w[j] : dyr[j]) * d;
@@ -376,14 +406,15 @@ INLINE void backward_rows(int comp, const job *J) {
 }
 
 /* One instantiation per compression: the switch inside compress() folds away. */
-#define DISPATCH(fn, comp, J)        \
-    switch (comp) {                  \
-    case 1: fn(1, J); break;         \
-    case 2: fn(2, J); break;         \
-    case 3: fn(3, J); break;         \
-    case 4: fn(4, J); break;         \
-    case 5: fn(5, J); break;         \
-    default: fn(0, J); break;        \
+#define DISPATCH(fn, comp, J)                                       \
+    switch (comp) {                                                 \
+    case IBN_COMP_IDENTITY: fn(IBN_COMP_IDENTITY, J); break;        \
+    case IBN_COMP_TANH: fn(IBN_COMP_TANH, J); break;                \
+    case IBN_COMP_LOG: fn(IBN_COMP_LOG, J); break;                  \
+    case IBN_COMP_ROOT: fn(IBN_COMP_ROOT, J); break;                \
+    case IBN_COMP_SOFTSIGN: fn(IBN_COMP_SOFTSIGN, J); break;        \
+    case IBN_COMP_ROOT_SQRT: fn(IBN_COMP_ROOT_SQRT, J); break;      \
+    default: fn(-1, J); break; /* unknown id: NaN (see compress) */ \
     }
 
 static void *forward_worker(void *arg) {
@@ -471,13 +502,13 @@ done:
     return status;
 }
 
-/* Internal id: root with p = 1/2 (lam = 2) takes the square-root path (5). */
-static int kernel_comp(int comp, float p) { return comp == 3 && p == 0.5f ? 5 : comp; }
+/* Internal id: root with p = 1/2 (lam = 2) takes the square-root path. */
+static int kernel_comp(int comp, float p) { return comp == IBN_COMP_ROOT && p == 0.5f ? IBN_COMP_ROOT_SQRT : comp; }
 
 /* delta^p is evaluated by the same function as (|a| + delta)^p, so that f(0) = 0 exactly. */
 static comp_params make_params(float lam, float p, float delta) {
     float p_hi = split_hi(p);
-    comp_params c = {lam, 1.0f / lam, p, p_hi, delta, kernel_comp(3, p) == 5 ? sqrtf(delta) : pow_f(delta, p, p_hi)};
+    comp_params c = {lam, 1.0f / lam, p, p_hi, delta, kernel_comp(IBN_COMP_ROOT, p) == IBN_COMP_ROOT_SQRT ? sqrtf(delta) : pow_f(delta, p, p_hi)};
     return c;
 }
 
