@@ -32,11 +32,7 @@ from ibnorm_verify.verification.verdict import check_direction, check_preconditi
 #: claims whose Evidence does not meet the contract yet (claim id -> what is missing)
 NOT_CONVERTED: dict[str, str] = {}
 #: figures that do not declare READS (or read series their claims do not declare) yet
-FIGURES_NOT_CONVERTED: dict[str, str] = {
-    "information_plane": "reads ib.higher-ib-value arrays; no READS yet",
-    "ib_lambda": "reads ib.higher-ib-value arrays; no READS yet",
-    "nuisance": "reads ib.nuisance-suppression arrays; no READS yet",
-}
+FIGURES_NOT_CONVERTED: dict[str, str] = {}
 
 
 def contract_problems(claim: Claim, ev: Evidence) -> list[str]:

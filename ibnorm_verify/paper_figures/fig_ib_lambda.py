@@ -1,77 +1,87 @@
-"""Figure 8: the IB value I(Y;T) - beta I(T_prev;T) against the compression strength lambda, IBNorm vs
-the plain normalizer, per MI estimator, from ``ib.higher-ib-value``.
+"""Figure 8: the change of the IB value I(Y;T_s) - beta I(T_prev;T_s) against the compression strength lambda,
+from ``ib.higher-ib-value``: the statistic its verdict uses.
 
-Reads the same arrays as the information plane (``<grouping>/<compression>@<lambda>/<estimator>/IX@<s>``
-and ``IY@<s>``, per seed) and the claim's ``conditions["betas"]`` / ``conditions["noise_std"]``;
-draws beta = the largest listed value and the smallest noise level s. IB values are combined per seed
-before averaging, as the claim does.
+Reads the series ``ib_value_change`` (estimator, grouping, compression, lam, beta, noise, seed): per seed,
+IB(IBNorm) - IB(baseline) on the same task draw, channel noise and Monte-Carlo draws. One panel per
+grouping (columns) and (beta, s) (rows); x = lambda; per compression (marker) and MI estimator (filled:
+mixture, open: kNN) the mean over seeds with its 95% Student-t interval (the check's interval),
+coloured by the check's verdict (a refutation counts after Holm); Theorem 1 predicts > 0 (dashed 0).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from ibnorm_verify.verification.stats import mean_se_ci
+
 from . import style
-from .base import FigureDataError, figure_main, get_evidence, slash_arrays
+from ._regime_cells import check_verdicts
+from .base import FigureDataError, get_evidence, require_series
 
 NAME = "ib_lambda"
 CLAIMS = ("ib.higher-ib-value",)
-CAPTION = ("IB value I(Y;T_s) - beta I(T_prev;T_s) (nats) against lambda for each compression (markers, mean and "
-           "95% CI over seeds) and for the plain normalizer (black dashed line, its CI shaded); columns = "
-           "normalizer grouping, rows = MI estimator; beta and s as in the panel titles. Theorem 1 is about lambda >= 1.")
+READS = {CLAIMS[0]: ("ib_value_change",)}
+CAPTION = ("Change of the IB value I(Y;T_s) - beta I(T_prev;T_s) (nats) from the plain normalizer to IBNorm, against "
+           "lambda: mean over seeds of the paired per-seed difference with its 95% interval (the verdict's statistic); "
+           "marker = compression, filled = mixture estimator, open = kNN estimator; colour = the check's verdict. "
+           "Columns: normalizer grouping; rows: beta and channel noise s. Theorem 1 predicts > 0 for lambda >= 1.")
+DIMS = ("estimator", "grouping", "compression", "lam", "beta", "noise", "seed")
+PART = "IB value"
+
+
+def decision_data(ev) -> dict:
+    """{(estimator, grouping, compression, lam, beta, noise): (per-seed values, mean, (low, high))}."""
+    s = require_series(ev, "ib_value_change", NAME, DIMS)
+    out = {}
+    for idx in np.ndindex(*s.values.shape[:-1]):
+        v = s.values[idx]
+        v = v[np.isfinite(v)]
+        if v.size:
+            m = mean_se_ci(v)
+            out[tuple(s.coords[d][i] for d, i in zip(DIMS, idx))] = (v, m.estimate, m.ci)
+    if not out:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no measured IB value change")
+    return out
 
 
 def make(evidence_by_id, out_dir) -> list:
-    from ibnorm_verify.verification.stats import mean_ci
-
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
-    data = slash_arrays(ev, NAME)
-    betas = (ev.conditions or {}).get("betas") or []
-    noise = (ev.conditions or {}).get("noise_std") or []
-    if not betas or not noise:
-        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no conditions 'betas' / 'noise_std'")
-    beta, s = float(max(betas)), float(min(noise))
-    ests = sorted({q.split("/")[0] for (_, _, _, q) in data if q.endswith(f"/IX@{s:g}")})
-    groupings = list(dict.fromkeys(g for (g, _, _, _) in data))
-    comps = sorted({c for (_, c, _, _) in data if c != "identity"})
-    if not ests or not comps:
-        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no IX@{s:g} arrays or no IBNorm variants")
-
-    def ib(g, c, l, est):
-        ix, iy = data.get((g, c, l, f"{est}/IX@{s:g}")), data.get((g, c, l, f"{est}/IY@{s:g}"))
-        return None if ix is None or iy is None else iy - beta * ix
-
-    fig, axes = style.new_figure(ncols=len(groupings), nrows=len(ests), width=4.0 * len(groupings),
-                                 height=3.2 * len(ests))
-    axes = np.asarray(axes).reshape(len(ests), len(groupings))
-    for r, est in enumerate(ests):
-        for cidx, g in enumerate(groupings):
-            ax = axes[r, cidx]
-            base = ib(g, "identity", 1.0, est)
-            if base is not None:
-                m, (lo, hi) = mean_ci(base.tolist())
-                ax.axhline(m, color="k", linestyle="--", linewidth=1, label="plain normalizer")
-                ax.axhspan(lo, hi, color="0.5", alpha=0.15, linewidth=0)
-            for i, c in enumerate(comps):
-                lams = sorted({l for (gg, cc, l, _) in data if gg == g and cc == c})
-                stats = [mean_ci(v.tolist()) for v in (ib(g, c, l, est) for l in lams) if v is not None]
-                if not stats:
+    data = decision_data(ev)
+    verdicts = check_verdicts(ev, PART)
+    groupings = list(dict.fromkeys(k[1] for k in data))
+    rows = sorted({(k[4], k[5]) for k in data})
+    comps = list(dict.fromkeys(k[2] for k in data))
+    ests = list(dict.fromkeys(k[0] for k in data))
+    fig, axes = style.new_figure(ncols=len(groupings), nrows=len(rows), width=4.3 * len(groupings),
+                                 height=2.9 * len(rows))
+    axes = np.asarray(axes).reshape(len(rows), len(groupings))
+    labelled = set()
+    for r, (beta, s) in enumerate(rows):
+        for c, g in enumerate(groupings):
+            ax = axes[r, c]
+            ax.axhline(0.0, color=style.PREDICTION_COLOR, linestyle="--", linewidth=1)
+            for (est, gg, comp, lam, b, ss), (v, m, (lo, hi)) in data.items():
+                if (gg, b, ss) != (g, beta, s):
                     continue
-                m = np.asarray([x[0] for x in stats])
-                lo, hi = np.asarray([x[1][0] for x in stats]), np.asarray([x[1][1] for x in stats])
-                ax.errorbar(lams[:len(m)], m, yerr=[m - lo, hi - m], color=style.color(i), marker=style.marker(i),
-                            capsize=2, label=f"IBNorm {c}")
-            style.label_axes(ax, "compression strength λ (dimensionless)", "IB value (nats)",
-                             f"{g.upper()}, {est} estimator, β={beta:g}, s={s:g}")
-            ax.legend(fontsize=6)
-    style.verdict_badge(axes[-1, -1], ev)
+                cell = {"grouping": g, "compression": comp, "lam": lam, "beta": b, "noise": s, "estimator": est}
+                verdict = verdicts.get(tuple(sorted((k, str(x)) for k, x in cell.items())), "inconclusive")
+                col = style.VERDICT_COLORS[verdict]
+                x = lam * (1 + 0.04 * (comps.index(comp) - (len(comps) - 1) / 2) + 0.015 * ests.index(est))
+                ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], color=col, capsize=2, linewidth=1.2,
+                            marker=style.marker(comps.index(comp)), markersize=5,
+                            markerfacecolor=col if est == "mixture" else "white")
+                for key, label in ((verdict, verdict), ((comp, est), f"{comp}, {est}")):
+                    if key not in labelled:
+                        labelled.add(key)
+                        if isinstance(key, tuple):
+                            ax.plot([], [], linestyle="none", color="0.3", marker=style.marker(comps.index(comp)),
+                                    markerfacecolor="0.3" if est == "mixture" else "white", label=label)
+                        else:
+                            ax.plot([], [], color=col, linewidth=2, label=label)
+            lams = sorted({k[3] for k in data})
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(lams, [f"{x:g}" for x in lams])
+            style.label_axes(ax, "compression strength λ", "IB(IBNorm) - IB(baseline) (nats)",
+                             f"{g}, β={beta:g}, s={s:g}")
+    axes[0, 0].legend(fontsize=6.5)
+    style.verdict_badge(axes[0, -1], ev)
     return style.save(fig, out_dir, f"fig_{NAME}")
-
-
-def main(argv=None) -> int:
-    return figure_main(sys.modules[__name__], argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

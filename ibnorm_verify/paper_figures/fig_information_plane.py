@@ -1,66 +1,94 @@
-"""Figure 7: the information plane per normalizer, from ``ib.higher-ib-value``: I(T_prev;T) against
-I(Y;T) for the plain normalizer and each IBNorm variant, under both MI estimators.
+"""Figure 7: the information plane of one normalization layer, from ``ib.higher-ib-value``, drawn as the
+paired change from the plain normalizer to each IBNorm variant.
 
-Reads ``arrays["<grouping>/<compression>@<lambda>/<estimator>/IX@<s>"]`` (I(T_prev;T_s)) and
-``.../IY@<s>`` (I(Y;T_s)), one value per seed, nats; estimators ``mixture`` (noisy-channel) and
-``knn`` (KSG / mixed KSG). T_s = T + N(0, s^2 I).
+Reads the series ``I_X`` (I(T_prev; T_s)) and ``I_Y`` (I(Y; T_s)) with dims (estimator, grouping,
+compression, lam, noise, seed), nats. Per seed, the change (dI_X, dI_Y) of the variant against the
+baseline of its grouping (same draws); the mean over seeds with 95% Student-t intervals on each axis.
+The IB value rises exactly when dI_Y - beta dI_X > 0, i.e. above the line dI_Y = beta dI_X through the
+origin (drawn for each beta of the claim): the verdict's statistic, read off the plane. Panels: columns
+= grouping, rows = channel noise s; colour = variant, marker = MI estimator.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from ibnorm_verify.verification.stats import mean_se_ci
+
 from . import style
-from .base import GROUPING_NAMES, FigureDataError, figure_main, get_evidence, slash_arrays, variant_label
+from .base import FigureDataError, get_evidence, require_series
 
 NAME = "information_plane"
 CLAIMS = ("ib.higher-ib-value",)
-CAPTION = ("Information plane of one normalization layer, one panel per normalizer grouping: compression term "
-           "I(T_prev;T_s) against relevance I(Y;T_s) (nats), mean over seeds; colour = variant (black = plain "
-           "normalizer), marker = MI estimator, the points of one variant and estimator joined across noise "
-           "levels s. Up and to the left is a better IB trade-off.")
+READS = {CLAIMS[0]: ("I_X", "I_Y")}
+CAPTION = ("Information plane of one normalization layer as the paired change from the plain normalizer to each IBNorm "
+           "variant: dI(T_prev;T_s) against dI(Y;T_s) (nats), mean over seeds with 95% intervals; colour = variant, "
+           "marker = MI estimator. Above the dashed line of slope beta the IB value rises (Theorem 1's prediction); "
+           "below it, it falls. Columns: grouping; rows: channel noise s.")
+DIMS = ("estimator", "grouping", "compression", "lam", "noise", "seed")
 ESTIMATOR_MARKERS = {"mixture": "o", "knn": "s"}
 
 
-def _mean(a):
-    a = a[np.isfinite(a)]
-    return float(a.mean()) if a.size else np.nan
+def decision_data(ev) -> dict:
+    """{(estimator, grouping, compression, lam, noise): {"dx", "dy": per-seed changes, "mx", "my": means,
+    "cx", "cy": 95% intervals}} for every IBNorm variant paired with its grouping's baseline."""
+    ix = require_series(ev, "I_X", NAME, DIMS)
+    iy = require_series(ev, "I_Y", NAME, DIMS)
+    if "identity" not in ix.coords["compression"] or 1.0 not in ix.coords["lam"]:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no baseline (compression identity) in series 'I_X'")
+    out = {}
+    for est in ix.coords["estimator"]:
+        for g in ix.coords["grouping"]:
+            for s in ix.coords["noise"]:
+                bx = ix.sel(estimator=est, grouping=g, compression="identity", lam=1.0, noise=s).values
+                by = iy.sel(estimator=est, grouping=g, compression="identity", lam=1.0, noise=s).values
+                for c in ix.coords["compression"]:
+                    for lam in ix.coords["lam"]:
+                        if c == "identity":
+                            continue
+                        dx = ix.sel(estimator=est, grouping=g, compression=c, lam=lam, noise=s).values - bx
+                        dy = iy.sel(estimator=est, grouping=g, compression=c, lam=lam, noise=s).values - by
+                        ok = np.isfinite(dx) & np.isfinite(dy)
+                        if ok.sum() == 0:
+                            continue
+                        mx, my = mean_se_ci(dx[ok]), mean_se_ci(dy[ok])
+                        out[(est, g, c, lam, s)] = {"dx": dx[ok], "dy": dy[ok], "mx": mx.estimate, "my": my.estimate,
+                                                    "cx": mx.ci, "cy": my.ci}
+    if not out:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no IBNorm variant paired with its baseline")
+    return out
 
 
 def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
-    data = slash_arrays(ev, NAME)
-    pts = {}   # (grouping, comp, lam, estimator) -> [(s, IX, IY)]
-    for (g, c, l, q), vals in data.items():
-        est, _, rest = q.partition("/")
-        if rest.startswith("IX@") and (g, c, l, f"{est}/IY@{rest[3:]}") in data:
-            iy = data[(g, c, l, f"{est}/IY@{rest[3:]}")]
-            pts.setdefault((g, c, l, est), []).append((float(rest[3:]), _mean(vals), _mean(iy)))
-    if not pts:
-        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no '<estimator>/IX@s' + '<estimator>/IY@s' pairs")
-    groupings = list(dict.fromkeys(k[0] for k in pts))
-    variants = sorted({(k[1], k[2]) for k in pts}, key=lambda v: (v[0] != "identity", v[0], v[1]))
-    fig, axes = style.new_figure(ncols=len(groupings), width=4.4 * len(groupings), height=4.0)
-    for ax, g in zip(np.atleast_1d(axes), groupings):
-        for vi, (c, l) in enumerate(variants):
-            col = style.color("none" if c == "identity" else vi)
-            for est, mk in ESTIMATOR_MARKERS.items():
-                p = sorted(pts.get((g, c, l, est), []))
-                if not p:
-                    continue
-                xs, ys = [v[1] for v in p], [v[2] for v in p]
-                ax.plot(xs, ys, color=col, marker=mk, linestyle=":" if est == "knn" else "-", linewidth=1,
-                        label=f"{variant_label(g, c, l)} ({est})")
-        style.label_axes(ax, "I(T_prev; T_s) (nats)", "I(Y; T_s) (nats)", GROUPING_NAMES.get(g, g))
-        ax.legend(fontsize=6)
-    style.verdict_badge(np.atleast_1d(axes)[-1], ev)
+    data = decision_data(ev)
+    betas = sorted(float(b) for b in (ev.params or {}).get("betas", []))
+    if not betas:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: params has no 'betas' (the slopes of the IB lines)")
+    groupings = list(dict.fromkeys(k[1] for k in data))
+    noises = sorted({k[4] for k in data})
+    variants = list(dict.fromkeys((k[2], k[3]) for k in data))
+    fig, axes = style.new_figure(ncols=len(groupings), nrows=len(noises), width=4.4 * len(groupings),
+                                 height=3.6 * len(noises))
+    axes = np.asarray(axes).reshape(len(noises), len(groupings))
+    for r, s in enumerate(noises):
+        for c, g in enumerate(groupings):
+            ax = axes[r, c]
+            pts = {k: d for k, d in data.items() if k[1] == g and k[4] == s}
+            xs = [x for d in pts.values() for x in d["cx"]] + [0.0]
+            x0, x1 = min(xs), max(xs)
+            for i, beta in enumerate(betas):
+                ax.plot([x0, x1], [beta * x0, beta * x1], color=style.PREDICTION_COLOR, linestyle=style.linestyle(i + 1),
+                        linewidth=0.9, label=f"IB unchanged at β={beta:g}")
+            ax.axhline(0, color="0.7", linewidth=0.6)
+            ax.axvline(0, color="0.7", linewidth=0.6)
+            for (est, _, comp, lam, _), d in pts.items():
+                col = style.color(variants.index((comp, lam)))
+                ax.errorbar([d["mx"]], [d["my"]], xerr=[[d["mx"] - d["cx"][0]], [d["cx"][1] - d["mx"]]],
+                            yerr=[[d["my"] - d["cy"][0]], [d["cy"][1] - d["my"]]], color=col, capsize=2,
+                            marker=ESTIMATOR_MARKERS.get(est, "D"), linestyle="none",
+                            label=f"{comp} λ={lam:g}, {est}")
+            style.label_axes(ax, "ΔI(T_prev; T_s), IBNorm - baseline (nats)", "ΔI(Y; T_s) (nats)",
+                             f"{g}, s={s:g}")
+            ax.legend(fontsize=6)
+    style.verdict_badge(axes[0, -1], ev)
     return style.save(fig, out_dir, f"fig_{NAME}")
-
-
-def main(argv=None) -> int:
-    return figure_main(sys.modules[__name__], argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,74 +1,82 @@
-"""Figure 9: nuisance suppression, from ``ib.nuisance-suppression``: the tails (excess kurtosis) and the
-information about the heavy-tailed nuisance fall under IBNorm's compression, the label information stays.
+"""Figure 9: nuisance suppression, from ``ib.nuisance-suppression``: the statistic each of its checks tests.
 
-Reads ``arrays["<grouping>/<compression>@<lambda>/<quantity>"]`` (one value per seed) with quantities
-``kurtosis``, ``nuisance_info@<s>`` and ``label_info@<s>`` (MI in nats on T + N(0, s^2)); the
-variant ``identity@1`` is the plain normalizer.
+Reads the series ``effect`` (part, grouping, compression, lam, noise, seed): per seed, IBNorm minus the
+variance-centric normalizer of the same grouping on the same draws (for the label information the
+ratio IBNorm / baseline). One panel per part of the claim (tails, entropy of the output, information
+about the nuisance, information about the label); one row per regime cell (grouping / compression /
+lambda / channel noise s; noise 0 = the noise-free output): the per-seed values (dots), their mean and
+95% Student-t interval over seeds (the check's interval), the prediction's boundary (0, or
+``label_keep`` for the label ratio), coloured by the check's verdict (a refutation counts after Holm).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from ibnorm_verify.verification.stats import mean_se_ci
+
 from . import style
-from .base import FigureDataError, figure_main, get_evidence, slash_arrays
+from ._regime_cells import cell_label, cells_of, check_verdicts, interval_panel
+from .base import FigureDataError, get_evidence, require_series
 
 NAME = "nuisance"
 CLAIMS = ("ib.nuisance-suppression",)
-CAPTION = ("Nuisance suppression per normalizer and compression variant (the first bar of each group is the plain "
-           "normalizer): excess kurtosis of the nuisance coordinates, I(T; nuisance) and I(T; Y) in nats at the "
-           "smallest noise level s; mean over seeds with 95% CI, dots are seeds (kurtosis on a symlog axis when one bar "
-           "dwarfs the others).")
-QUANTITIES = (("kurtosis", "excess kurtosis, nuisance coords (dimensionless)"),
-              ("nuisance_info@", "I(T_s; nuisance) (nats)"), ("label_info@", "I(T_s; Y) (nats)"))
+READS = {CLAIMS[0]: ("effect",)}
+CAPTION = ("Nuisance suppression, the statistic of each check: per regime cell (grouping/compression/lambda/channel "
+           "noise s; s = 0 is the noise-free output) the paired per-seed change IBNorm - baseline (dots), its mean and "
+           "95% interval over seeds, and the predicted side of the dashed boundary: kurtosis of the nuisance "
+           "coordinates, entropy of the noisy nuisance coordinates and I(nuisance; T_s) should fall (< 0), the label "
+           "information should keep at least label_keep of the baseline's (ratio). Colour = the check's verdict.")
+AXES = ("grouping", "compression", "lam", "noise")
+PARTS = {"tails": "excess kurtosis change (dimensionless)",
+         "entropy, layer output": "entropy change of T_j + s eps (nats)",
+         "nuisance information": "I(N_j; T_j + s eps) change (nats)",
+         "label information": "I(Y; T + s eps) ratio IBNorm / baseline"}
+
+
+def decision_data(ev) -> dict:
+    """{(part, grouping, compression, lam, noise): (per-seed values, mean, (low, high))}: each check's statistic."""
+    s = require_series(ev, "effect", NAME, ("part",) + AXES + ("seed",))
+    out = {}
+    for part in s.coords["part"]:
+        sp = s.sel(part=part)
+        for cell in cells_of(sp, AXES):
+            v = sp.sel(**cell).values
+            v = v[np.isfinite(v)]
+            m = mean_se_ci(v)
+            out[(part,) + tuple(cell.values())] = (v, m.estimate, m.ci)
+    if not out:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: no measured effect")
+    return out
+
+
+def _threshold(ev, part: str) -> float:
+    if part != "label information":
+        return 0.0
+    keep = (ev.params or {}).get("label_keep")
+    if keep is None:
+        raise FigureDataError(f"{NAME}: claim {ev.claim_id!r}: params has no 'label_keep' (the label-ratio boundary)")
+    return float(keep)
 
 
 def make(evidence_by_id, out_dir) -> list:
-    from ibnorm_verify.verification.stats import mean_ci
-
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
-    data = slash_arrays(ev, NAME)
-    quants = {q for (_, _, _, q) in data}
-    chosen = []
-    for prefix, ylabel in QUANTITIES:
-        cands = sorted((q for q in quants if q == prefix or (prefix.endswith("@") and q.startswith(prefix))),
-                       key=lambda q: float(q.split("@")[1]) if "@" in q else 0.0)
-        if not cands:
-            raise FigureDataError(f"{NAME}: claim {ev.claim_id!r} has no '{prefix}' quantity (have {sorted(quants)})")
-        chosen.append((cands[0], ylabel))
-    groupings = list(dict.fromkeys(g for (g, _, _, _) in data))
-    variants = sorted({(c, l) for (_, c, l, _) in data}, key=lambda v: (v[0] != "identity", v[0], v[1]))
-    fig, axes = style.new_figure(ncols=3, width=11.0, height=3.6)
-    width = 0.8 / max(len(variants), 1)
-    for ax, (q, ylabel) in zip(axes, chosen):
-        for vi, (c, l) in enumerate(variants):
-            for gi, g in enumerate(groupings):
-                vals = data.get((g, c, l, q))
-                if vals is None:
-                    continue
-                m, (lo, hi) = mean_ci(vals[np.isfinite(vals)].tolist())
-                x = gi + (vi - (len(variants) - 1) / 2) * width
-                ax.bar(x, m, width=width * 0.9, color=style.color("none" if c == "identity" else vi),
-                       yerr=[[m - lo], [hi - m]], capsize=2, alpha=0.85,
-                       label=("plain normalizer" if c == "identity" else f"{c}, λ={l:g}") if gi == 0 else None)
-                ax.plot(np.full(vals.size, x), vals, "k.", markersize=2.5)
-        ax.set_xticks(range(len(groupings)), [g.upper() for g in groupings])
-        vals = np.concatenate([v for (_, _, _, qq), v in data.items() if qq == q])
-        vals = np.abs(vals[np.isfinite(vals)])
-        if vals.size and vals.max() > 50 * max(np.median(vals), 1.0):   # one heavy-tailed bar hides the rest
-            ax.set_yscale("symlog", linthresh=1.0)
-        noise = f" (s={q.split('@')[1]})" if "@" in q else ""
-        style.label_axes(ax, "normalizer grouping", ylabel, q.split("@")[0].replace("_", " ") + noise)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6))
-    style.verdict_badge(axes[2], ev)
+    data = decision_data(ev)
+    parts = [p for p in PARTS if any(k[0] == p for k in data)]
+    n_rows = max(sum(k[0] == p for k in data) for p in parts)
+    fig, axes = style.new_figure(ncols=len(parts), width=4.2 * len(parts), height=max(3.6, 0.32 * n_rows + 1.6))
+    for ax, part in zip(np.atleast_1d(axes), parts):
+        rows = []
+        for key, (v, m, (lo, hi)) in data.items():
+            if key[0] != part:
+                continue
+            cell = dict(zip(AXES, key[1:]))
+            rows.append((cell, cell_label(cell), m, lo, hi, None))
+            ax.plot(v, np.full(v.size, len(rows) - 1) + np.linspace(-0.15, 0.15, v.size), ".", color="0.45",
+                    markersize=3.5)
+        interval_panel(ax, rows, threshold=_threshold(ev, part), verdicts=check_verdicts(ev, part))
+        if part == "tails" and max(abs(r[2]) for r in rows) > 50 * max(min(abs(r[2]) for r in rows), 1e-3):
+            ax.set_xscale("symlog", linthresh=1.0)          # BN's kurtosis drop dwarfs LN's
+        style.label_axes(ax, PARTS[part], "regime cell (grouping/compression/lam/noise s)",
+                         part + (" (primary)" if part == "nuisance information" else ""))
+    style.verdict_badge(np.atleast_1d(axes)[-1], ev)
     return style.save(fig, out_dir, f"fig_{NAME}")
-
-
-def main(argv=None) -> int:
-    return figure_main(sys.modules[__name__], argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

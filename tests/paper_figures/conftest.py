@@ -19,8 +19,10 @@ from ibnorm_verify.verification.claims import cap_training_statistics as trainin
 from ibnorm_verify.verification.claims import cap_unnormalized_exponential_input as growth_input
 from ibnorm_verify.verification.claims import cap_unnormalized_exponential_params as growth_params
 from ibnorm_verify.verification.claims import ib_empirical_performance as performance
+from ibnorm_verify.verification.claims import ib_higher_ib_value as ib_value
+from ibnorm_verify.verification.claims import ib_nuisance_suppression as nuisance
 from ibnorm_verify.verification.claims.base import Context
-from ibnorm_verify.verification.evidence import Evidence
+from ibnorm_verify.verification.evidence import Evidence, ValidationRow
 from ibnorm_verify.verification.verdict import Verdict
 
 
@@ -33,38 +35,61 @@ def _ev(claim_id: str, arrays: dict, validation: list | None = None) -> Evidence
 def synthetic_evidence() -> dict:
     rng = np.random.default_rng(0)
     ev = {}
-    seeds = [0, 1]
     # the capacity claims of C1 (growth, reduction, smoothness, norm-Jacobian): their own analyze() on
     # constructed records
     ev.update(_capacity_evidence(rng))
     # cap.training-statistics and cap.local-generalization-bound: Evidence from the claims' own analyze()
     ev["cap.training-statistics"] = _training_statistics_evidence(rng)
     ev["cap.local-generalization-bound"] = _local_bound_evidence(rng)
-    # ib.* claims: arrays["<grouping>/<compression>@<lambda>/<quantity>"] = [value per seed]
-    mi_validation = [{"task": f"normal-1x1-{rho}", "family": "normal", "true": -0.5 * math.log(1 - rho ** 2),
-                      "estimate": -0.5 * math.log(1 - rho ** 2) + 0.01, "error": 0.01, "method": "ksg(k=5, copula)"}
-                     for rho in (0.3, 0.6, 0.9)]
-    mi_validation += [{"task": "label-2class-sep2(s=0.5)", "true": 0.4, "estimate": 0.38, "method": "noisy_channel"}]
-    variants = [("identity", 1.0), ("tanh", 1.0), ("tanh", 2.0), ("root", 1.0), ("root", 2.0)]
-    nu, ib = {}, {}
-    for g in ("ln", "bn"):
-        for c, lam in variants:
-            k = f"{g}/{c}@{lam:g}"
-            shrink = 1.0 if c == "identity" else 1.0 / (1 + lam)
-            nu[f"{k}/kurtosis"] = [20 * shrink + rng.standard_normal() for _ in seeds]
-            nu[f"{k}/entropy_change"] = [-lam * (c != "identity") for _ in seeds]
-            for s_ in (0.1, 0.5):
-                nu[f"{k}/nuisance_info@{s_:g}"] = [0.3 * shrink + 0.01 * rng.standard_normal() for _ in seeds]
-                nu[f"{k}/label_info@{s_:g}"] = [0.5 + 0.01 * rng.standard_normal() for _ in seeds]
-            for est in ("mixture", "knn"):
-                for s_ in (0.3, 1.0):
-                    ib[f"{k}/{est}/IX@{s_:g}"] = [2.0 * shrink / s_ + 0.01 * rng.standard_normal() for _ in seeds]
-                    ib[f"{k}/{est}/IY@{s_:g}"] = [0.6 - 0.1 * s_ + 0.01 * rng.standard_normal() for _ in seeds]
-    ev["ib.nuisance-suppression"] = _ev("ib.nuisance-suppression", nu, mi_validation)
-    ev["ib.higher-ib-value"] = _ev("ib.higher-ib-value", ib, mi_validation)
-    ev["ib.higher-ib-value"].conditions = {"betas": [0.01, 0.1], "noise_std": [0.3, 1.0]}
+    # ib.nuisance-suppression and ib.higher-ib-value: Evidence from the claims' own analyze()
+    ev["ib.nuisance-suppression"] = _nuisance_evidence(rng)
+    ev["ib.higher-ib-value"] = _ib_value_evidence(rng)
     ev["ib.empirical-performance"] = _performance_evidence(rng)
     return ev
+
+
+_IB_VARIANTS = (("identity", 1.0), ("tanh", 1.0), ("tanh", 2.0), ("log", 1.0), ("log", 2.0))
+_IB_VALIDATION = [ValidationRow("ksg(k=5, copula)", f"normal-1x1-{rho}", -0.5 * math.log(1 - rho ** 2),
+                                -0.5 * math.log(1 - rho ** 2) + 0.01, True, "|error| <= 0.1 nats", family="normal")
+                  for rho in (0.3, 0.6, 0.9)]
+
+
+def _nuisance_evidence(rng) -> Evidence:
+    """ib.nuisance-suppression from its analyze(): two groupings, three variants, two noise levels, 3 seeds."""
+    recs = []
+    for g in ("layer", "batch"):
+        for c, lam in _IB_VARIANTS:
+            shrink = 1.0 if c == "identity" else 1.0 / (1 + lam)
+            for seed in range(3):
+                def rec(q, v, noise=0.0):
+                    return {"quantity": q, "grouping": g, "compression": c, "lam": lam, "noise": noise, "seed": seed,
+                            "value": v}
+                recs += [rec("kurtosis", (200.0 if g == "batch" else 5.0) * shrink + rng.standard_normal()),
+                         rec("entropy_step", -lam * (c != "identity") + 0.1 * rng.standard_normal())]
+                for s_ in (0.1, 0.5):
+                    recs += [rec("entropy", 2.0 * shrink + 0.05 * rng.standard_normal(), s_),
+                             rec("nuisance_info", 0.3 * shrink + 0.01 * rng.standard_normal(), s_),
+                             rec("label_info", 0.5 + 0.01 * rng.standard_normal(), s_)]
+    params = nuisance.CLAIM.resolve_params("tiny", dict(groupings=["layer", "batch"], compressions=["tanh", "log"],
+                                                        lams=[1.0, 2.0], noise_std=[0.1, 0.5]))
+    return _from_analysis(nuisance.CLAIM, nuisance.analyze_nuisance(recs + _IB_VALIDATION, params), params)
+
+
+def _ib_value_evidence(rng) -> Evidence:
+    """ib.higher-ib-value from its analyze(): I_X, I_Y per estimator, grouping, variant, noise and seed."""
+    recs = []
+    for est in ("mixture", "knn"):
+        for g in ("layer", "batch"):
+            for c, lam in _IB_VARIANTS:
+                for s_ in (0.3, 1.0):
+                    for seed in range(3):
+                        shift = 0.0 if c == "identity" else 0.1 * lam
+                        for q, v in (("I_X", 2.0 / s_ + shift), ("I_Y", 0.3 + 0.01 * lam * (c != "identity"))):
+                            recs.append({"quantity": q, "estimator": est, "grouping": g, "compression": c, "lam": lam,
+                                         "noise": s_, "seed": seed, "value": v + 0.005 * rng.standard_normal()})
+    params = ib_value.CLAIM.resolve_params("tiny", dict(groupings=["layer", "batch"], compressions=["tanh", "log"],
+                                                        lams=[1.0, 2.0], betas=[0.01, 0.1], noise_std=[0.3, 1.0]))
+    return _from_analysis(ib_value.CLAIM, ib_value.analyze_ib_value(recs + _IB_VALIDATION, params), params)
 
 
 def _from_analysis(claim, analysis, params: dict | None = None) -> Evidence:
