@@ -165,8 +165,13 @@ def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: f
     out = values[graph.output]
     ref = model_out.detach().to(torch.float64)
     tol = 1e-6 if model_out.dtype != torch.float64 else 1e-9
-    if out.shape != ref.shape or not bool(torch.allclose(out, ref, rtol=tol, atol=tol * (1 + float(ref.abs().max())))):
-        err = float((out - ref).abs().max()) if out.shape == ref.shape else math.inf
+    same = out.shape == ref.shape and bool(torch.equal(torch.isfinite(out), torch.isfinite(ref)))
+    if same:
+        fin = torch.isfinite(ref)
+        scale = 1 + (float(ref[fin].abs().max()) if bool(fin.any()) else 0.0)
+        same = bool(torch.allclose(out[fin], ref[fin], rtol=tol, atol=tol * scale))
+    if not same:
+        err = float((out - ref).nan_to_num().abs().max()) if out.shape == ref.shape else math.inf
         return (torch.full((n,), math.inf, dtype=torch.float64),
                 f"the lowered graph does not reproduce the model's output (max difference {err:.3g}); no certificate",
                 det)

@@ -369,6 +369,7 @@ class StandardizeOp(Op):
         inv = torch.maximum(1 / lo - 1 / sig, 1 / sig - 1 / hi)
         inv3 = torch.maximum(lo.pow(-3) - sig.pow(-3), sig.pow(-3) - hi.pow(-3))
         dev = inv + da * (2 * an + da) / lo.pow(3) + an.pow(2) * inv3
+        dev = torch.where(da > 0, dev, torch.zeros_like(dev))          # a point: J(z) itself, exactly
         return torch.where(lo > 0, dev, torch.full_like(dev, math.inf))
 
 
