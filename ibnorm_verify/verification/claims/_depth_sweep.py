@@ -49,7 +49,8 @@ from ._capacity_regimes import (
     regime_values,
     what_limits,
 )
-from ._validation import lipschitz_validation, validation_precondition
+from ._extend import run_extending
+from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["DepthItem", "depth_worker", "analyze_depth_sweep", "AXES", "depth_series", "SLOPE_ENDS",
@@ -76,8 +77,10 @@ class DepthItem:
 
 
 @single_threaded
-def depth_worker(item: DepthItem) -> dict:
+def depth_worker(item: DepthItem | ValidationItem) -> dict:
     """Build (and for the trained state, train) the net; bound its local Lipschitz constant at the inputs."""
+    if isinstance(item, ValidationItem):
+        return validation_record(item)
     r, geo = item.regime, item.geometry
     net = prepare(r, item.depth, geo, item.seed)
     x = make_inputs(r, geo, geo.n_inputs, item.seed, "eval")
@@ -100,6 +103,9 @@ def depth_sweep_params(n_inputs_quick: int, activations_quick: list[str]) -> tup
         Param("depths", [2, 4, 6, 8], [2, 4, 6, 8, 10, 12, 16], "depths L (ResNet: basic blocks, at most 8)",
               minimum=1, tiny=[2, 3, 4], medium=[2, 3, 4, 5, 6, 8]),
         Param("anchor", True, help="add the linear orthogonal chain (identity of the setup, a sanity check)"),
+        Param("max_seeds", 3, help="seed budget: the sweep is extended once up to this many seeds when that is "
+              "predicted to decide an undecided check (3 at quick: no extension, the notes say what would decide)",
+              minimum=1, medium=6, full=10, tiny=2),
     ) + geometry_params(width={"quick": 16, "medium": 32, "full": 64, "tiny": 8},
                         channels={"quick": 4, "medium": 8, "tiny": 2},
                         image_size={"quick": 4, "medium": 6, "tiny": 3},
@@ -107,14 +113,15 @@ def depth_sweep_params(n_inputs_quick: int, activations_quick: list[str]) -> tup
                         train_steps={"quick": 50, "medium": 300, "full": 1000, "tiny": 5})
 
 
-def depth_sweep_items(ctx: Context, wrt: str) -> list[DepthItem]:
+def depth_sweep_items(ctx: Context, wrt: str) -> list:
     depths = sorted(set(ctx["depths"]))
     if len(depths) < 3:
         raise ValueError("need at least 3 distinct depths for a slope fit")
     cells, _ = regime_cells(regime_values(ctx.params, AXES), ctx["design"], anchor=ctx["anchor"])
     geo: Geometry = geometry_of(ctx.params)
-    return [DepthItem(c, d, s, wrt, geo) for c in cells for s in ctx.seeds for d in depths
-            if not (c.architecture == "resnet" and d > 8)]
+    return [ValidationItem("lipschitz", int(ctx.seeds[0]))] + [
+        DepthItem(c, d, s, wrt, geo) for c in cells for s in ctx.seeds for d in depths
+        if not (c.architecture == "resnet" and d > 8)]
 
 
 
@@ -138,8 +145,9 @@ def _product_bound(wrt: str, depth: int, gain: float, x_norm: float) -> float:
     return math.log(linear_chain_param_lipschitz(gain, depth, x_norm))
 
 
-def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
+def analyze_depth_sweep(records: list[dict], wrt: str, params: dict | None = None) -> Analysis:
     """The checks, series and headline numbers of a depth sweep (pure: records in, Analysis out)."""
+    validation, records = split_validation(records)
     cells: dict[tuple, list[dict]] = {}
     for rec in records:
         cells.setdefault(tuple(rec[a] for a in AXES), []).append(rec)
@@ -200,7 +208,11 @@ def analyze_depth_sweep(records: list[dict], wrt: str) -> Analysis:
                  "log(upper)] against depth; rate interval: the slopes compatible with every [lower, upper] box.")
     if wrt == "params":
         notes.append("slopes of log Lip - 0.5 log L (the sqrt(L) of the linear-chain law removed).")
-    return Analysis(checks=checks, measured=measured, series=series, notes=notes,
+    if validation:
+        checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
+    if params and "design" in params:
+        notes += regime_cells(regime_values(params, AXES), params["design"], anchor=params["anchor"])[1]
+    return Analysis(checks=checks, measured=measured, series=series, notes=notes, validation=validation,
                     predicted={"growth": "slope of log Lip vs depth > 0 for g > 1 (exponentially large constants)",
                                "rate on the linear orthogonal chain": "log g (identity of the setup)"})
 
@@ -226,16 +238,12 @@ class DepthSweepClaim(Claim):
     primary_part = "growth"
     worker = staticmethod(depth_worker)
 
-    def items(self, ctx: Context) -> list[DepthItem]:
+    def items(self, ctx: Context) -> list:
         return depth_sweep_items(ctx, self.wrt)
 
     def analyze(self, records: list, params: dict) -> Analysis:
-        return analyze_depth_sweep(records, self.wrt)
+        return analyze_depth_sweep(records, self.wrt, params)
 
     def run(self, ctx: Context):
-        validation = lipschitz_validation(seed=ctx.seeds[0])
-        analysis = self.analyze(ctx.map(depth_worker, self.items(ctx), label=self.id), ctx.params)
-        analysis.checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
-        analysis.validation = validation
-        analysis.notes += regime_cells(regime_values(ctx.params, AXES), ctx["design"], anchor=ctx["anchor"])[1]
-        return self.evidence_of(ctx, analysis)
+        """The sweep, extended once to more seeds (up to ``max_seeds``) when that is predicted to decide."""
+        return run_extending(self, ctx, ctx["max_seeds"])

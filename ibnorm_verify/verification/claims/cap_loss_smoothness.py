@@ -48,7 +48,8 @@ from ._capacity_regimes import (
     regime_values,
     what_limits,
 )
-from ._validation import smoothness_validation, validation_precondition
+from ._extend import run_extending
+from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["CLAIM", "LossSmoothness", "SmoothnessItem", "smoothness_worker", "analyze_smoothness", "AXES"]
@@ -70,8 +71,10 @@ class SmoothnessItem:
 
 
 @single_threaded
-def smoothness_worker(item: SmoothnessItem) -> dict:
+def smoothness_worker(item: SmoothnessItem | ValidationItem) -> dict:
     """Gradient and Hessian norms of the same weights with and without their normalizers."""
+    if isinstance(item, ValidationItem):
+        return validation_record(item)
     r, geo = item.regime, item.geometry
     net = prepare(r, item.units, geo, item.seed, every=item.every)
     plain = without_normalizers(net)
@@ -90,6 +93,7 @@ def smoothness_worker(item: SmoothnessItem) -> dict:
 
 def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
     """Checks and series of the smoothness sweep (pure)."""
+    validation, records = split_validation(records)
     cells: dict[tuple, list[dict]] = {}
     for rec in records:
         cells.setdefault(tuple(rec[a] for a in AXES), []).append(rec)
@@ -127,7 +131,11 @@ def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
                                           "net": ["norm", "unnorm"]}),
               Series.from_records("slope", slope_recs, AXES + ("quantity", "seed"), "v",
                                   coords={"quantity": list(QUANTITIES)}, unit="nats per normalizer")]
-    return Analysis(checks=checks, measured=measured, series=series,
+    if validation:
+        checks.insert(0, validation_precondition(validation, "smoothness estimator"))
+    if "design" in params:
+        limits += regime_cells(regime_values(params, AXES), params["design"])[1]
+    return Analysis(checks=checks, measured=measured, series=series, validation=validation,
                     predicted={"sign of the slopes": "> 0 where sigma_j > |gamma_j|",
                                "exponent": "not available from the paper (docs/papers/capacity.md 2.4)"},
                     notes=["slope per seed: least squares of log(norm_unnorm/norm_norm) on K; interval: Student-t "
@@ -165,30 +173,29 @@ class LossSmoothness(Claim):
         Param("tol", 1e-3, help="relative stopping tolerance of the Hessian power iteration", exclusive_minimum=0.0,
               maximum=0.1),
         Param("max_iter", 200, help="power iteration cap (a run that hits it fails the precondition)", minimum=1),
+        Param("max_seeds", 3, help="seed budget: the sweep is extended once up to this many seeds when that is "
+              "predicted to decide an undecided check", minimum=1, medium=6, full=10, tiny=2),
     ) + geometry_params(width={"quick": 8, "medium": 16, "tiny": 4}, channels={"quick": 4, "medium": 4, "tiny": 2},
                         image_size={"quick": 4, "medium": 4, "tiny": 3},
                         train_steps={"quick": 50, "medium": 300, "full": 1000, "tiny": 5})
     worker = staticmethod(smoothness_worker)
 
-    def items(self, ctx: Context) -> list[SmoothnessItem]:
+    def items(self, ctx: Context) -> list:
         units = sorted(set(ctx["K"]))
         if len(units) < 3:
             raise ValueError("need at least 3 distinct K values for a slope fit")
         cells, _ = regime_cells(regime_values(ctx.params, AXES), ctx["design"])
         geo = geometry_of(ctx.params)
-        return [SmoothnessItem(c, u, s, ctx["every"], geo, ctx["n_data"], ctx["tol"], ctx["max_iter"])
-                for c in cells for s in ctx.seeds for u in units if not (c.architecture == "resnet" and u > 8)]
+        return [ValidationItem("smoothness", int(ctx.seeds[0]))] + [
+            SmoothnessItem(c, u, s, ctx["every"], geo, ctx["n_data"], ctx["tol"], ctx["max_iter"])
+            for c in cells for s in ctx.seeds for u in units if not (c.architecture == "resnet" and u > 8)]
 
     def analyze(self, records: list, params: dict) -> Analysis:
         return analyze_smoothness(records, params)
 
     def run(self, ctx: Context):
-        validation = smoothness_validation(seed=ctx.seeds[0])
-        analysis = self.analyze(ctx.map(smoothness_worker, self.items(ctx), label=self.id), ctx.params)
-        analysis.checks.insert(0, validation_precondition(validation, "smoothness estimator"))
-        analysis.validation = validation
-        analysis.notes += regime_cells(regime_values(ctx.params, AXES), ctx["design"])[1]
-        return self.evidence_of(ctx, analysis)
+        """The sweep, extended once to more seeds (up to ``max_seeds``) when that is predicted to decide."""
+        return run_extending(self, ctx, ctx["max_seeds"])
 
 
 CLAIM = LossSmoothness()

@@ -47,7 +47,8 @@ from ._capacity_regimes import (
     regime_values,
     what_limits,
 )
-from ._validation import lipschitz_validation, validation_precondition
+from ._extend import run_extending
+from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["CLAIM", "NormalizationExponentialReduction", "ReductionItem", "reduction_worker", "analyze_reduction",
@@ -71,7 +72,9 @@ class ReductionItem:
 
 
 @single_threaded
-def reduction_worker(item: ReductionItem) -> dict:
+def reduction_worker(item: ReductionItem | ValidationItem) -> dict:
+    if isinstance(item, ValidationItem):
+        return validation_record(item)
     r, geo = item.regime, item.geometry
     net = prepare(r, item.units, geo, item.seed, every=item.every)
     plain = without_normalizers(net)
@@ -101,6 +104,7 @@ def _ends(rec: dict) -> tuple[float, float]:
 
 def analyze_reduction(records: list[dict], params: dict) -> Analysis:
     """Checks, series and numbers of the reduction sweep (pure)."""
+    validation, records = split_validation(records)
     rel_tol = float(params["rel_tol"])
     cells: dict[tuple, list[dict]] = {}
     for rec in records:
@@ -155,7 +159,14 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
                                              cell=cell))
         checks += [red, rate]
         limits += [what_limits(red, fit.lower, fit.upper), what_limits(rate, dev.box_min, dev.box_max)]
+    if validation:
+        checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
+    if "design" in params:
+        limits += regime_cells(regime_values(params, AXES), params["design"], anchor=params["anchor"])[1]
+        limits.append("phase diagram: the base cell at every phase gain, mean over the first "
+                      f"{params['phase_seeds']} seed(s); descriptive (no check).")
     return Analysis(checks=checks, measured=measured, series=_series(records, slope_recs, gap_recs),
+                    validation=validation,
                     predicted={"reduction": "slope in K of log(Lip_unnorm/Lip_norm) > 0 where sigma_j > |gamma_j|",
                                "rate": f"the product-law slope, within {rel_tol:g} relative"},
                     notes=["per point: bracket [log lower_unnorm - log upper_norm, log upper_unnorm - log lower_norm]; "
@@ -232,13 +243,15 @@ class NormalizationExponentialReduction(Claim):
               tiny=[0.5, 2.0]),
         Param("phase_seeds", 1, help="seeds of the phase diagram (the first ones)", minimum=1, medium=3),
         Param("anchor", True, help="add the linear orthogonal chain (identity of the setup, a sanity check)"),
+        Param("max_seeds", 3, help="seed budget: the sweep is extended once up to this many seeds when that is "
+              "predicted to decide an undecided check", minimum=1, medium=6, full=10, tiny=2),
     ) + geometry_params(width={"quick": 16, "medium": 32, "tiny": 8}, channels={"quick": 4, "medium": 8, "tiny": 4},
                         image_size={"quick": 4, "medium": 6, "tiny": 4},
                         n_inputs={"quick": 8, "medium": 16, "tiny": 4},
                         train_steps={"quick": 50, "medium": 300, "full": 1000, "tiny": 5})
     worker = staticmethod(reduction_worker)
 
-    def items(self, ctx: Context) -> list[ReductionItem]:
+    def items(self, ctx: Context) -> list:
         units = sorted(set(ctx["K"]))
         if len(units) < 3:
             raise ValueError("need at least 3 distinct K values for a slope fit")
@@ -252,21 +265,14 @@ class NormalizationExponentialReduction(Claim):
         have = {(i.regime, i.units, i.seed) for i in items}
         items += [ReductionItem(r, u, s, ctx["every"], geo, in_map=False, in_phase=True)
                   for r, u, s in sorted(phase - have, key=lambda t: (t[0].gain, t[1], t[2]))]
-        return items
+        return [ValidationItem("lipschitz", int(ctx.seeds[0]))] + items
 
     def analyze(self, records: list, params: dict) -> Analysis:
         return analyze_reduction(records, params)
 
     def run(self, ctx: Context):
-        validation = lipschitz_validation(seed=ctx.seeds[0])
-        records = ctx.map(reduction_worker, self.items(ctx), label=self.id)
-        analysis = self.analyze(records, ctx.params)
-        analysis.checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
-        analysis.validation = validation
-        analysis.notes += regime_cells(regime_values(ctx.params, AXES), ctx["design"], anchor=ctx["anchor"])[1]
-        analysis.notes.append("phase diagram: the base cell at every phase gain, mean over the first "
-                              f"{ctx['phase_seeds']} seed(s); descriptive (no check).")
-        return self.evidence_of(ctx, analysis)
+        """The sweep, extended once to more seeds (up to ``max_seeds``) when that is predicted to decide."""
+        return run_extending(self, ctx, ctx["max_seeds"])
 
 
 CLAIM = NormalizationExponentialReduction()

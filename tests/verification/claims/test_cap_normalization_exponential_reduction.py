@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ibnorm_verify.verification.claims import cap_normalization_exponential_reduction as red
+from ibnorm_verify.verification.claims._validation import ValidationItem
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.verdict import Verdict, decide
 
@@ -88,6 +89,8 @@ def test_items_and_params():
     c = red.CLAIM
     ctx = Context(params=c.resolve_params("quick", {}), seeds=[0, 1, 2])
     items = c.items(ctx)
+    assert items[0] == ValidationItem("lipschitz", 0)     # the estimator's ground truth, once (no seed)
+    items = items[1:]
     archs = {i.regime.architecture for i in items if i.in_map}
     assert {"mlp", "conv", "resnet", "transformer"} <= archs
     assert any(not i.in_map and i.in_phase for i in items)

@@ -98,3 +98,13 @@ def test_tiny_params_run_and_its_linear_chain_law():
     assert sanity and all(c.verdict is Verdict.SUPPORTED for c in sanity)
     assert sanity[0].estimate == pytest.approx(math.log(2.0), rel=1e-6)
     assert ev.validation and all(r.passed for r in ev.validation)
+
+
+def test_a_failed_estimator_validation_makes_every_cell_inconclusive():
+    from ibnorm_verify.verification.evidence import ValidationRow
+
+    row = ValidationRow("lipschitz", "forced failure", 1.0, 0.5, False, "forced", lower=0.5, upper=2.0)
+    a = analyze_depth_sweep([{"kind": "validation", "rows": [row.to_dict()]}] + _records(0.5, 0.7), "input")
+    d = decide(a.checks, AXES)
+    assert d.verdict is Verdict.INCONCLUSIVE and "forced failure" in d.reason
+    assert a.validation == [row]
