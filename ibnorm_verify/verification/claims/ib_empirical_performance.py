@@ -32,7 +32,7 @@ from ..evidence import Series
 from ..models.architectures import MLP, Normalizer, SmallResNet, TinyGPT
 from ..runtime import single_threaded
 from ..stats import mean_se_ci, paired_test
-from ..training.data import image_task, lm_task
+from ..training.data import IMAGE_TASKS, LM_TASKS, image_task, lm_task
 from ..training.trainer import TrainConfig, seeded_init, train
 from ..verdict import ALPHA, check_direction, decide, replicates_to_decide
 from ._training_runs import checkpoint_path, plateau_check, plateau_drop, run_seeds
@@ -41,8 +41,6 @@ from .base import Analysis, Claim, Context, Param, SeriesSpec
 __all__ = ["CLAIM", "EmpiricalPerformance", "PerfItem", "worker", "analyze", "select", "audit_reported_numbers"]
 
 _AXES = ("task", "grouping")
-LM_TASKS = ("markov", "text")
-VISION_TASKS = ("digits", "cifar10", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -97,8 +95,7 @@ def worker(item: PerfItem) -> dict:
                       weight_decay=item.weight_decay, eval_every=item.steps, seed=sd["batches"], log_stats=False,
                       checkpoint_every=max(1, item.steps // 10) if item.checkpoint_dir else 0)
     res = train(model, tr, te, cfg, val_data=va, checkpoint=checkpoint_path(item.checkpoint_dir, item))
-    f = res.final
-    score = -f["test_loss"] if item.task in LM_TASKS else f["test_acc"]
+    f, score = res.final, -res.final["test_loss"] if item.task in LM_TASKS else res.final["test_acc"]
     return {"task": item.task, "grouping": item.normalizer.grouping, "compression": item.normalizer.compression,
             "lam": item.normalizer.lam, "lr": item.lr, "weight_decay": item.weight_decay, "seed": item.seed,
             "variant": item.variant, "val_loss": f["val_loss"], "test_loss": f["test_loss"], "test_acc": f["test_acc"],
@@ -246,7 +243,7 @@ class EmpiricalPerformance(Claim):
               SeriesSpec("tuned_score", ("task", "method", "seed")),
               SeriesSpec("lam_sensitivity", _AXES + ("lam", "seed")))
     params = (
-        Param("tasks", ["markov", "digits"], full=["text", "cifar10"], choices=LM_TASKS + VISION_TASKS),
+        Param("tasks", ["markov", "digits"], full=["text", "cifar10"], choices=LM_TASKS + IMAGE_TASKS),
         Param("lm_groupings", ["layer", "rms"], choices=("layer", "rms", "batch", "group")),
         Param("vision_groupings", ["batch", "layer"], choices=("layer", "rms", "batch", "group")),
         Param("compression", "tanh", choices=("tanh", "log", "root", "softsign")),
