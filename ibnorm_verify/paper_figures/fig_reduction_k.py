@@ -10,6 +10,8 @@ threshold 0 and the product-law slope (tick), coloured by the check's verdict (a
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import style
@@ -53,10 +55,11 @@ def make(evidence_by_id, out_dir) -> list:
         ok = np.isfinite(law).any(axis=1)
         if not ok.any():
             continue
-        with np.errstate(invalid="ignore"):
-            mlo, mhi = np.nanmean(lo, axis=1), np.nanmean(hi, axis=1)
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)          # K values this cell did not measure
+            mlo, mhi, mlaw = np.nanmean(lo, axis=1), np.nanmean(hi, axis=1), np.nanmean(law, axis=1)
         c = style.color(i)
-        a1.plot(ks[ok], np.nanmean(law, axis=1)[ok], "--", color=c, linewidth=1)
+        a1.plot(ks[ok], mlaw[ok], "--", color=c, linewidth=1)
         fin = ok & np.isfinite(mlo) & np.isfinite(mhi)
         if fin.any():
             a1.fill_between(ks[fin], mlo[fin], mhi[fin], color=c, alpha=0.2, linewidth=0)
