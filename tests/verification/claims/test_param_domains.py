@@ -24,8 +24,7 @@ from ibnorm_verify.verification.claims.base import SCALES, Param
 FREE_TEXT_SUFFIXES = ("_dir", "_path")
 #: claims with parameters that declare no domain yet (claim id -> which); xfail(strict=True) below, so the
 #: test fails as soon as one is fixed and the entry must go
-UNDECLARED_DOMAINS: dict[str, str] = {
-}
+UNDECLARED_DOMAINS: dict[str, str] = {}
 
 
 def _elem_type(p: Param) -> type:
