@@ -79,7 +79,11 @@ def plateau_check(name: str, drops: Sequence[float], tol: float, *, cell: dict |
 def run_extending_seeds(claim, ctx, max_seeds: int):
     """``items -> map -> analyze`` at the runner's seeds, then, if some evidence check is undecided and
     ``max_seeds`` allows, once more with the seeds extended to ``max_seeds`` (the claim's stated seed
-    budget; only the new seeds' runs are computed). Returns ``(context with the seeds used, analysis)``."""
+    budget; only the new seeds' runs are computed). Returns ``(context with the seeds used, analysis)``.
+
+    For checks decided by exact order-statistic / sign tests (no standard error to extrapolate), where
+    :func:`._extend.seeds_to_decide` cannot predict a seed count: a sign test needs a minimum number of
+    seeds whatever the effect, so the sample goes straight to the budget."""
     records = ctx.map(type(claim).worker, claim.items(ctx), label=claim.id)
     analysis = claim.analyze(records, ctx.params)
     undecided = [c for c in analysis.checks if c.role == "evidence" and c.verdict.value == "inconclusive"]

@@ -34,7 +34,8 @@ from ..runtime import single_threaded
 from ..stats import mean_se_ci, paired_test
 from ..training.data import IMAGE_TASKS, LM_TASKS, image_task, lm_task
 from ..training.trainer import TrainConfig, seeded_init, train
-from ..verdict import ALPHA, check_direction, decide, replicates_to_decide
+from ..verdict import check_direction
+from ._extend import seeds_to_decide
 from ._training_runs import checkpoint_path, plateau_check, plateau_drop, run_seeds
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
@@ -326,11 +327,7 @@ class EmpiricalPerformance(Claim):
         records = self._stages(ctx, [])
         analysis = analyze(records, ctx.params)
         seeds, budget = list(ctx.seeds), int(ctx["max_seeds"])
-        decide(analysis.checks)                    # fills the Holm-adjusted p-values
-        open_ = [c for c in analysis.checks if c.role == "evidence" and c.verdict.value != "supported"
-                 and not (c.verdict.value == "refuted" and (c.p_refute_holm or 1.0) <= ALPHA)]
-        need = [n for n in (replicates_to_decide(c) for c in open_) if n is not None and n > len(seeds)]
-        target = min(max(need), budget) if need else len(seeds)
+        target = seeds_to_decide(analysis.checks, len(seeds), budget)       # Holm-aware prediction (_extend)
         if target > len(seeds):
             extra = list(range(max(seeds) + 1, max(seeds) + 1 + target - len(seeds)))
             records = self._stages(replace(ctx, seeds=extra), records)
