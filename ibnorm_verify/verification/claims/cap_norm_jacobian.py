@@ -14,16 +14,15 @@ independent implementation) are evidence, decided exactly over every seed (an en
 interval: the claim is about every input). The IBNorm *modules* with the identity compression dispatch
 to torch's op, so measuring them would repeat the torch rows by construction; they are not measured.
 
-Two consequences are checked on ``nn.LayerNorm``: with eps > 0, ||J(cx)||/||J(x)|| =
-sqrt(v+eps)/sqrt(c^2 v+eps) and ||J|| <= |gamma|/sqrt(eps) for every input (evidence: they depend on where
-eps enters); with eps = 0, ||J(cx)|| = ||J(x)||/c and ||J(sigma z)|| = 1/sigma (slope -1 in log-log) hold
-for *any* scale-invariant map, whatever its other errors: identities of the setup, reported as sanity.
+Consequences checked on ``nn.LayerNorm``: with eps > 0, ||J(cx)||/||J(x)|| = sqrt(v+eps)/sqrt(c^2 v+eps) and
+||J|| <= |gamma|/sqrt(eps) (evidence: they depend on where eps enters); with eps = 0, ||J(cx)|| = ||J(x)||/c
+and ||J(sigma z)|| = 1/sigma hold for *any* scale-invariant map: identities of the setup, sanity checks.
 
-IBNorm with a non-identity compression is outside the claim: its measured norm, our chain-rule bound
-(:func:`ibnorm_verify.theory.jacobians.ib_jacobian_norm_bound`) and the LN formula are reported as data.
-
-Tolerances (fp64): :data:`TOL_JACOBIAN` = 1e-8 relative (three orders above the SVD and round-off error
-of a group of <= 1e3 values, three below the smallest effect above).
+Measurement: :func:`~ibnorm_verify.verification.estimators.jacobian.spectral_norm` (validated on maps with
+known norms: a precondition), fp64, tolerance :data:`TOL_JACOBIAN` = 1e-8 relative (three orders above the
+SVD's round-off, three below the smallest effect above). IBNorm with a non-identity compression is outside
+the claim: its norm, our chain-rule bound (``theory.jacobians.ib_jacobian_norm_bound``) and the LN formula
+are reported as data.
 """
 from __future__ import annotations
 
@@ -35,31 +34,28 @@ import torch
 from torch import nn
 
 import ibnorm
-from ibnorm.compression import COMPRESSIONS, validate_lam
+from ibnorm.compression import COMPRESSIONS
 from ibnorm.functional import ib_standardize
 from ibnorm_verify.theory import jacobians as TJ
 
+from ..estimators import jacobian as jacobian_estimator
+from ..estimators.jacobian import spectral_norm
 from ..evidence import Series, ValidationRow
 from ..runtime import single_threaded, torch_generator
 from ..verdict import check_direction, check_sanity, check_value
+from ._compressions import lam_ok, resolve_compressions
 from ._validation import validation_precondition
 from .base import Analysis, Claim, Param, SeriesSpec
 
-__all__ = ["CLAIM", "NormJacobian", "TOL_JACOBIAN", "GROUPINGS", "IMPLEMENTATIONS", "spectral_norm", "worker",
-           "analyze", "JacobianItem", "CurveItem", "IBItem", "ValidationItem", "autograd_validation"]
+__all__ = ["CLAIM", "NormJacobian", "TOL_JACOBIAN", "GROUPINGS", "IMPLEMENTATIONS", "worker", "analyze",
+           "JacobianItem", "CurveItem", "IBItem", "ValidationItem"]
 
-TOL_JACOBIAN = 1e-8
+TOL_JACOBIAN = jacobian_estimator.TOL
 DTYPE = torch.float64
 GROUPINGS = ("layer", "rms", "batch", "group", "instance")
 IMPLEMENTATIONS = ("torch", "composite")
 AXES = ("grouping", "eps", "implementation", "gamma_mode")
 CHANNELS = 4
-
-
-def spectral_norm(fn, x: torch.Tensor) -> float:
-    """Largest singular value of the autograd Jacobian of ``fn`` at ``x`` (fp64, SVD)."""
-    J = torch.autograd.functional.jacobian(fn, x, vectorize=True).reshape(x.numel(), x.numel())
-    return float(torch.linalg.matrix_norm(J, ord=2))
 
 
 # ------------------------------------------------------------------------------------ sweep items
@@ -120,8 +116,8 @@ def _composite(grouping: str, m: nn.Module, eps: float):
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         if grouping in ("layer", "rms"):
-            return ib_standardize(x, (-1,), center=grouping == "layer", compression="identity", eps=eps) * w + \
-                (0 if b is None else b)
+            y = ib_standardize(x, (-1,), center=grouping == "layer", compression="identity", eps=eps) * w
+            return y if b is None else y + b
         if grouping == "batch":
             y = ib_standardize(x, (0,), center=True, compression="identity", eps=eps)
         else:
@@ -182,28 +178,8 @@ def _ib(item: IBItem) -> dict:
             "ln_formula": TJ.jacobian_norm_formula("layer", x, 1.0, item.eps)}
 
 
-def autograd_validation() -> list[ValidationRow]:
-    """Ground truth for the Jacobian-norm measurement: maps whose spectral norm is known exactly."""
-    rows = []
-    g = torch_generator(0, "autograd validation")
-    for n in (3, 8, 17):
-        q, _ = torch.linalg.qr(torch.randn(n, n, dtype=DTYPE, generator=g))
-        A = q * torch.linspace(0.1, 2.5, n, dtype=DTYPE)   # singular values 0.1..2.5
-        est = spectral_norm(lambda t: A @ t, torch.randn(n, dtype=DTYPE, generator=g))
-        rows.append(ValidationRow("autograd-jacobian-svd", f"linear map Q diag(0.1..2.5), n={n}", 2.5, est,
-                                  abs(est - 2.5) / 2.5 <= TOL_JACOBIAN, f"relative error <= {TOL_JACOBIAN:g}",
-                                  family="linear map", n=n))
-    x = torch.tensor([0.3, -1.2, 2.0, 0.05], dtype=DTYPE)
-    truth = float((1 - torch.tanh(x) ** 2).max())
-    est = spectral_norm(torch.tanh, x)
-    rows.append(ValidationRow("autograd-jacobian-svd", "elementwise tanh", truth, est,
-                              abs(est - truth) / truth <= TOL_JACOBIAN, f"relative error <= {TOL_JACOBIAN:g}",
-                              family="diagonal map", n=4))
-    return rows
-
-
 def _validation(item: ValidationItem) -> dict:
-    rows = autograd_validation()
+    rows = jacobian_estimator.validate()
     if item.symbolic:
         for kind in GROUPINGS:
             sj = TJ.symbolic_jacobian(kind)
@@ -277,11 +253,10 @@ def analyze(records: list[dict], params: dict) -> Analysis:
 
 
 def _curve_checks(curves: list[dict], checks: list, params: dict) -> list[Series]:
-    out_flat, cell_of = [], {}
+    out_flat = []
     for eps in sorted({r["eps"] for r in curves}):
         rs = [r for r in curves if r["eps"] == eps]
         cell = {"grouping": "layer", "eps": eps, "implementation": "torch", "gamma_mode": "scalar"}
-        cell_of[eps] = cell
         ratio_err = [(m - p) / p for r in rs for m, p in zip(r["ratio"], r["ratio_predicted"])]
         chk = _exact_value(f"||J(cx)||/||J(x)|| = sqrt(v+eps)/sqrt(c^2 v+eps) [eps={eps:g}]", ratio_err, TOL_JACOBIAN,
                            part="scaling", cell=cell)
@@ -302,9 +277,8 @@ def _curve_checks(curves: list[dict], checks: list, params: dict) -> list[Series
                                 replicates=sum(len(r["norm"]) for r in rs), unit="case")
             c.mde = TOL_JACOBIAN
             checks.append(c)
-        for r in rs:
-            for q, xs, ys in (("ratio", r["cs"], r["ratio"]), ("ratio_predicted", r["cs"], r["ratio_predicted"])):
-                out_flat += [{"eps": eps, "seed": r["seed"], "x": x, "quantity": q, "v": y} for x, y in zip(xs, ys)]
+        out_flat += [{"eps": eps, "seed": r["seed"], "x": x, "quantity": q, "v": y} for r in rs
+                     for q in ("ratio", "ratio_predicted") for x, y in zip(r["cs"], r[q])]
     blow = [{"eps": r["eps"], "seed": r["seed"], "sigma": s, "quantity": q, "v": v}
             for r in curves for q in ("norm", "norm_predicted") for s, v in zip(r["sigmas"], r[q])]
     return [Series.from_records("scaling", out_flat, ("eps", "seed", "x", "quantity"), "v",
@@ -314,14 +288,6 @@ def _curve_checks(curves: list[dict], checks: list, params: dict) -> list[Series
 
 
 # ------------------------------------------------------------------------------------ the claim
-
-def _lam_ok(name: str, lam: float) -> bool:
-    try:
-        validate_lam(COMPRESSIONS[name], lam)
-        return True
-    except ValueError:
-        return False
-
 
 class NormJacobian(Claim):
     id = "cap.norm-jacobian"
@@ -373,10 +339,8 @@ class NormJacobian(Claim):
         out += [CurveItem(s, dim_c, e, tuple(float(c) for c in p["scaling_cs"]),
                           tuple(float(v) for v in p["blowup_sigmas"])) for e in (0.0, float(p["blowup_eps"]))
                 for s in ctx.seeds]
-        comps = sorted(c for c in COMPRESSIONS if not COMPRESSIONS[c].is_identity) if list(p["ib_compressions"]) == \
-            ["all"] else [ibnorm.compression.get_compression(c).name for c in p["ib_compressions"]]
-        out += [IBItem(c, float(lam), s, dim_c) for c in comps for lam in p["ib_lams"] if _lam_ok(c, lam)
-                for s in ctx.seeds]
+        out += [IBItem(c, float(lam), s, dim_c) for c in resolve_compressions(p["ib_compressions"], False)
+                for lam in p["ib_lams"] if lam_ok(c, lam) for s in ctx.seeds]
         return out
 
     def analyze(self, records: list, params: dict) -> Analysis:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ibnorm.compression import COMPRESSIONS, ROOT_DELTA, Compression, get_compression, validate_lam
+from ibnorm.compression import COMPRESSIONS, ROOT_DELTA, get_compression
 from ibnorm.functional import ib_standardize
 from ibnorm.groupings import standardize
 from ibnorm_verify.theory.jacobians import group_matrix
@@ -36,6 +36,7 @@ from ..evidence import Series
 from ..runtime import single_threaded, torch_generator
 from ..stats import mean_se_ci
 from ..verdict import check_direction, check_value
+from ._compressions import lam_ok, resolve_compressions, smallest_valid_lam
 from .base import Analysis, Claim, Param, SeriesSpec
 
 __all__ = ["CLAIM", "Standardization", "TOL_VALUE", "GROUPINGS", "LIMIT_ORDER", "worker", "analyze",
@@ -238,18 +239,6 @@ def _limits(records: list[dict], checks: list, measured: dict) -> list[Series]:
     return [Series.from_records("limit_error", flat, AXES + ("lam", "seed"), "v")]
 
 
-def _lam_ok(name: str, lam: float) -> bool:
-    try:
-        validate_lam(COMPRESSIONS[name], lam)
-        return True
-    except ValueError:
-        return False
-
-
-def _smallest_valid_lam(comp: Compression) -> float:
-    return comp.lam_min if comp.lam_min_inclusive else (comp.lam_min + 1.0 if comp.lam_min > 0 else 1.0)
-
-
 class Standardization(Claim):
     id = "ib.standardization"
     paper = "2510.25262"
@@ -289,13 +278,12 @@ class Standardization(Claim):
 
     def items(self, ctx) -> list:
         p = ctx.params
-        comps = sorted(COMPRESSIONS) if list(p["compressions"]) == ["all"] else \
-            [get_compression(c).name for c in p["compressions"]]          # ValueError for an unknown name
+        comps = resolve_compressions(p["compressions"])          # ValueError for an unknown name
         dim, eps, scale = p["dim"], float(p["eps"]), float(p["input_scale"])
         out: list = []
         for c in comps:
             comp = COMPRESSIONS[c]
-            lams = tuple(float(v) for v in p["lams"] if _lam_ok(c, v)) or (_smallest_valid_lam(comp),)
+            lams = tuple(float(v) for v in p["lams"] if lam_ok(c, v)) or (smallest_valid_lam(comp),)
             out += [MomentsItem(c, g, lam, s, dim, eps, p["order"], scale) for g in p["groupings"] for lam in lams
                     for s in ctx.seeds]
             out.append(BoundItem(c, lams))

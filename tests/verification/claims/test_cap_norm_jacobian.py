@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from ibnorm.compression import COMPRESSIONS
 from ibnorm_verify.verification.claims import cap_norm_jacobian as NJ
@@ -62,7 +63,7 @@ def test_groups_of_two_refute_the_formula():
 
 def test_failed_validation_makes_it_inconclusive(monkeypatch):
     bad = [ValidationRow("autograd-jacobian-svd", "forced failure", 1.0, 2.0, False, "forced")]
-    monkeypatch.setattr(NJ, "autograd_validation", lambda: bad)
+    monkeypatch.setattr(NJ.jacobian_estimator, "validate", lambda: bad)
     ev = run(groupings="rms", ib_compressions="tanh")
     assert ev.verdict is Verdict.INCONCLUSIVE and "forced failure" in ev.reason
 
@@ -80,8 +81,9 @@ def test_analyze_on_constructed_records():
 
 
 def test_validation_rows_and_params():
-    rows = NJ.autograd_validation()
+    rows = NJ.jacobian_estimator.validate()
     assert rows and all(r.passed and abs(r.rel_error) < 1e-12 for r in rows)
+    assert NJ.spectral_norm(lambda t: 3 * t, torch.ones(4, dtype=torch.float64)) == pytest.approx(3.0, rel=1e-14)
     with pytest.raises(ValueError):
         NJ.CLAIM.resolve_params("quick", {"groupings": "layer,ln"})
     with pytest.raises(ValueError):
