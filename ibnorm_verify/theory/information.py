@@ -1,19 +1,25 @@
-"""Closed forms for the information claims of IBNorm (arXiv 2510.25262): ground-truth MI tasks, entropy
-under monotone maps, and the Gaussian channel / Gaussian IB formulas. Everything is in nats.
+"""Closed forms for the information claims of IBNorm (arXiv 2510.25262) and the ground truth of the MI
+benchmark. Everything is in nats. Nothing here draws random numbers by itself: a task's sampler takes
+the generator it is handed (the 40 benchmark samplers live in
+:mod:`ibnorm_verify.verification.estimators.information.benchmark_tasks`).
 
-* Ground-truth tasks in the style of bmi ("Beyond Normal", Czyz et al., NeurIPS 2023): a named task
-  carries its true mutual information and a ``sample(n, seed) -> (x, y)``:
-  - multivariate Gaussian pairs, I = 1/2 (log det S_xx + log det S_yy - log det S);
-  - multivariate Student-t pairs (dispersion S, df nu), I = Gaussian part + a df/dimension correction
-    (Arellano-Valle, Contreras-Reyes & Genton 2013, the entropy of the multivariate t; the same formula
-    as bmi's ``student`` sampler);
-  - invertible marginal transforms of either (MI unchanged);
-  - a discrete label with class-conditional Gaussians (MI by 1-D quadrature).
+* :func:`gaussian_mi`: I = 1/2 (log det S_xx + log det S_yy - log det S) for jointly Gaussian pairs, and
+  the correlation matrices of the "Beyond Normal" benchmark (Czyz et al., NeurIPS 2023):
+  :func:`dense_correlation`, :func:`paired_correlation`, :func:`sparse_lvm_correlation`.
+* :func:`student_t_mi_correction`: the multivariate-t MI is the Gaussian part of its dispersion plus a
+  df/dimension correction (Arellano-Valle, Contreras-Reyes & Genton 2013, eq. 7 entropies).
+* :func:`additive_uniform_mi`: X ~ U(0,1), Y = X + U(-e, e).
+* :func:`label_gaussian_mi`: a uniform label with class-conditional Gaussians (1-D quadrature).
+* :func:`gaussian_mi_sample_bias`: the exact expectation of the plug-in Gaussian MI's error on Gaussian
+  data (log-determinants of Wishart matrices), the bias correction of Gaussian-copula MI (Ince et al. 2017).
 * :func:`entropy_after_monotone_map`: h(f(X)) = h(X) + E log f'(X) for strictly increasing f.
 * :func:`gaussian_channel_mi`: I(X; AX + N) and I(Y; AX + N) for Gaussian X (the Gaussian IB closed form,
   Chechik et al. 2005) -- also the ground truth of the noisy-channel estimator.
-* :func:`validate_estimator`: run an estimator over tasks and seeds and return ground-truth rows; used
-  by the tests and, at run time, by every claim that relies on an estimator.
+* :class:`GroundTruthTask` (a named sampler carrying its closed-form MI; the sampler is handed its random
+  generator), the suite's small closed-form task sets ``DEV_TASKS`` / ``HELDOUT_TASKS`` / ``LABEL_TASKS``
+  with :func:`task_by_name`, and :func:`validate_estimator` / :func:`summarize_validation`. They stay here
+  for the claims that import them from this module; the estimator package re-exports them beside the 40
+  benchmark tasks.
 """
 from __future__ import annotations
 
@@ -25,14 +31,106 @@ import numpy as np
 from scipy import integrate, special, stats
 
 __all__ = [
-    "GroundTruthTask", "gaussian_mi", "student_t_mi_correction", "gaussian_pair_task", "paired_gaussian_task",
-    "student_t_task", "transformed_task", "label_gaussian_task", "label_gaussian_mi", "DEV_TASKS",
-    "HELDOUT_TASKS", "LABEL_TASKS", "task_by_name", "entropy_gaussian", "entropy_after_monotone_map",
-    "compression_log_deriv", "MARGINAL_MAPS",
-    "gaussian_channel_mi", "validate_estimator", "summarize_validation",
+    "gaussian_mi", "student_t_mi_correction", "student_t_mi", "additive_uniform_mi", "label_gaussian_mi",
+    "dense_correlation", "paired_correlation", "sparse_lvm_correlation", "wishart_logdet_bias",
+    "gaussian_mi_sample_bias", "entropy_gaussian", "entropy_after_monotone_map", "compression_log_deriv",
+    "gaussian_channel_mi",
+    # the suite's ground-truth task type and its closed-form task sets (the 40 "Beyond Normal" tasks are in
+    # ibnorm_verify.verification.estimators.information.benchmark_tasks), and the validation helpers
+    "GroundTruthTask", "gaussian_pair_task", "paired_gaussian_task", "student_t_task", "transformed_task",
+    "label_gaussian_task", "MARGINAL_MAPS", "DEV_TASKS", "HELDOUT_TASKS", "LABEL_TASKS", "task_by_name",
+    "validate_estimator", "summarize_validation",
 ]
 
 Array = np.ndarray
+
+
+# ------------------------------------------------------------------------------- Gaussian / Student-t
+
+def _logdet(a: Array) -> float:
+    sign, ld = np.linalg.slogdet(np.atleast_2d(a))
+    if sign <= 0:
+        raise ValueError("covariance is not positive definite")
+    return float(ld)
+
+
+def gaussian_mi(cov: Array, dim_x: int) -> float:
+    """I(X;Y) for a jointly Gaussian (X, Y) with joint covariance ``cov`` ((dx+dy, dx+dy)), X first."""
+    cov = np.asarray(cov, dtype=float)
+    if not 0 < dim_x < cov.shape[0]:
+        raise ValueError(f"dim_x must be in 1..{cov.shape[0] - 1}, got {dim_x}")
+    return 0.5 * (_logdet(cov[:dim_x, :dim_x]) + _logdet(cov[dim_x:, dim_x:]) - _logdet(cov))
+
+
+def student_t_mi_correction(df: float, dim_x: int, dim_y: int) -> float:
+    """I_t - I_Gauss for a multivariate t with ``df`` degrees of freedom (same dispersion matrix).
+
+    From the entropy of the multivariate t (Arellano-Valle et al. 2013):
+    h = 1/2 log det S + log((nu pi)^(d/2) G(nu/2)/G((nu+d)/2)) + (nu+d)/2 (psi((nu+d)/2) - psi(nu/2));
+    marginals of a multivariate t are t with the same nu, so I = h_x + h_y - h_xy and the pi terms cancel.
+    """
+    def g(d: int) -> float:
+        a, b = df / 2.0, (df + d) / 2.0
+        return float(special.gammaln(a) - special.gammaln(b) + b * (special.digamma(b) - special.digamma(a)))
+    return g(dim_x) + g(dim_y) - g(dim_x + dim_y)
+
+
+def student_t_mi(dispersion: Array, dim_x: int, df: float) -> float:
+    """I(X;Y) of a multivariate t with dispersion matrix ``dispersion`` and ``df`` degrees of freedom."""
+    dispersion = np.asarray(dispersion, dtype=float)
+    return gaussian_mi(dispersion, dim_x) + student_t_mi_correction(df, dim_x, dispersion.shape[0] - dim_x)
+
+
+def additive_uniform_mi(epsilon: float) -> float:
+    """I(X; X + N) for X ~ U(0, 1), N ~ U(-e, e): 1/(4e) if e > 1/2, else e - log(2e) (bmi's additive task)."""
+    if not (epsilon > 0 and math.isfinite(epsilon)):
+        raise ValueError(f"epsilon must be finite and > 0, got {epsilon!r}")
+    return 0.25 / epsilon if epsilon > 0.5 else epsilon - math.log(2 * epsilon)
+
+
+def dense_correlation(dim_x: int, dim_y: int, off_diag: float = 0.5) -> Array:
+    """Every pair of distinct coordinates (within and across X, Y) correlated with ``off_diag`` (bmi "dense")."""
+    d = dim_x + dim_y
+    return np.eye(d) * (1.0 - off_diag) + off_diag
+
+
+def paired_correlation(dim_x: int, dim_y: int, rho: float, n_pairs: int) -> Array:
+    """X_i and Y_i correlated with ``rho`` for i < ``n_pairs``; every other pair independent.
+    I = -(n_pairs / 2) log(1 - rho^2)."""
+    if not 0 <= n_pairs <= min(dim_x, dim_y):
+        raise ValueError(f"n_pairs must be in 0..{min(dim_x, dim_y)}, got {n_pairs}")
+    cov = np.eye(dim_x + dim_y)
+    for i in range(n_pairs):
+        cov[i, dim_x + i] = cov[dim_x + i, i] = rho
+    return cov
+
+
+def sparse_lvm_correlation(dim_x: int, dim_y: int, n_interacting: int = 2, strength: float = 2.0) -> Array:
+    """bmi's sparse latent-variable model (alpha = beta = 0, lambda = eta = ``strength``, epsilon = 1):
+    X_i = lambda Z_i + E_i and Y_i = lambda Z_i + F_i for i < n_interacting, the other coordinates
+    independent with the same variance; hence corr(X_i, Y_i) = lambda^2 / (1 + lambda^2) (0.8 for 2)."""
+    return paired_correlation(dim_x, dim_y, strength ** 2 / (1.0 + strength ** 2), n_interacting)
+
+
+def label_gaussian_mi(n_classes: int, sep: float, sigma: float) -> float:
+    """I(Y;X) for Y uniform on {0..C-1} and X = mu_Y + N(0, sigma^2 I), class means sep*y on one axis.
+
+    Only the coordinate along the means carries information, so I = h(X_1) - h(X_1|Y) with h(X_1) of
+    the 1-D Gaussian mixture computed by adaptive quadrature.
+    """
+    mus = sep * np.arange(n_classes, dtype=float)
+
+    def p(u):
+        return np.mean(stats.norm.pdf(u, loc=mus, scale=sigma))
+
+    def integrand(u):
+        v = p(u)
+        return -v * math.log(v) if v > 0 else 0.0
+    lo, hi = mus[0] - 12 * sigma, mus[-1] + 12 * sigma
+    pts = list(mus)
+    h_mix, _ = integrate.quad(integrand, lo, hi, points=pts, limit=400)
+    h_cond = 0.5 * math.log(2 * math.pi * math.e * sigma ** 2)
+    return float(h_mix - h_cond)
 
 
 # ------------------------------------------------------------------------------------------ tasks
@@ -58,32 +156,6 @@ class GroundTruthTask:
         return self.sampler(int(n), np.random.default_rng(seed))
 
 
-def _logdet(a: Array) -> float:
-    sign, ld = np.linalg.slogdet(np.atleast_2d(a))
-    if sign <= 0:
-        raise ValueError("covariance is not positive definite")
-    return float(ld)
-
-
-def gaussian_mi(cov: Array, dim_x: int) -> float:
-    """I(X;Y) for a jointly Gaussian (X, Y) with joint covariance ``cov`` ((dx+dy, dx+dy)), X first."""
-    cov = np.asarray(cov, dtype=float)
-    return 0.5 * (_logdet(cov[:dim_x, :dim_x]) + _logdet(cov[dim_x:, dim_x:]) - _logdet(cov))
-
-
-def student_t_mi_correction(df: float, dim_x: int, dim_y: int) -> float:
-    """I_t - I_Gauss for a multivariate t with ``df`` degrees of freedom (same dispersion matrix).
-
-    From the entropy of the multivariate t (Arellano-Valle et al. 2013):
-    h = 1/2 log det S + log((nu pi)^(d/2) G(nu/2)/G((nu+d)/2)) + (nu+d)/2 (psi((nu+d)/2) - psi(nu/2));
-    marginals of a multivariate t are t with the same nu, so I = h_x + h_y - h_xy and the pi terms cancel.
-    """
-    def g(d: int) -> float:
-        a, b = df / 2.0, (df + d) / 2.0
-        return float(special.gammaln(a) - special.gammaln(b) + b * (special.digamma(b) - special.digamma(a)))
-    return g(dim_x) + g(dim_y) - g(dim_x + dim_y)
-
-
 def _gaussian_sampler(cov: Array, dim_x: int):
     chol = np.linalg.cholesky(cov)
 
@@ -101,12 +173,7 @@ def gaussian_pair_task(name: str, cov: Array, dim_x: int) -> GroundTruthTask:
 
 def _paired_cov(dim: int, rho: float, n_pairs: int | None = None) -> Array:
     """X_i and Y_i correlated with ``rho`` for the first ``n_pairs`` coordinates, all else independent."""
-    k = dim if n_pairs is None else n_pairs
-    cov = np.eye(2 * dim)
-    for i in range(k):
-        cov[i, dim + i] = cov[dim + i, i] = rho
-    return cov
-
+    return paired_correlation(dim, dim, rho, dim if n_pairs is None else n_pairs)
 
 def paired_gaussian_task(name: str, dim: int, rho: float, n_pairs: int | None = None) -> GroundTruthTask:
     """bmi's "2-pair"/"sparse" family: I = -(k/2) log(1 - rho^2) for k correlated pairs."""
@@ -163,27 +230,6 @@ def transformed_task(base: GroundTruthTask, fx: str, fy: str | None = None) -> G
                            family=f"transformed-{base.family}")
 
 
-def label_gaussian_mi(n_classes: int, sep: float, sigma: float) -> float:
-    """I(Y;X) for Y uniform on {0..C-1} and X = mu_Y + N(0, sigma^2 I), class means sep*y on one axis.
-
-    Only the coordinate along the means carries information, so I = h(X_1) - h(X_1|Y) with h(X_1) of
-    the 1-D Gaussian mixture computed by adaptive quadrature.
-    """
-    mus = sep * np.arange(n_classes, dtype=float)
-
-    def p(u):
-        return np.mean(stats.norm.pdf(u, loc=mus, scale=sigma))
-
-    def integrand(u):
-        v = p(u)
-        return -v * math.log(v) if v > 0 else 0.0
-    lo, hi = mus[0] - 12 * sigma, mus[-1] + 12 * sigma
-    pts = list(mus)
-    h_mix, _ = integrate.quad(integrand, lo, hi, points=pts, limit=400)
-    h_cond = 0.5 * math.log(2 * math.pi * math.e * sigma ** 2)
-    return float(h_mix - h_cond)
-
-
 def label_gaussian_task(name: str, n_classes: int, sep: float, sigma: float = 1.0, dim: int = 1) -> GroundTruthTask:
     """Discrete label Y, continuous X in ``dim`` dims (extra dims pure noise). ``y`` is an int array (n,)."""
     mi = label_gaussian_mi(n_classes, sep, sigma)
@@ -228,6 +274,28 @@ def task_by_name(name: str) -> GroundTruthTask:
             return t
     known = ", ".join(t.name for t in DEV_TASKS + HELDOUT_TASKS + LABEL_TASKS)
     raise ValueError(f"unknown task {name!r}; known: {known}")
+
+
+# ------------------------------------------------------------------ bias of the plug-in Gaussian MI
+
+def wishart_logdet_bias(n: int, d: int) -> float:
+    """E[log det S] - log det Sigma for the sample covariance S (divisor n - 1) of n Gaussian draws in d dims.
+
+    (n - 1) S ~ Wishart_d(Sigma, n - 1) and E log det W = log det Sigma + sum_{i=1..d} psi((n - i)/2) + d log 2,
+    so the bias is sum_{i=1..d} psi((n - i)/2) + d log(2 / (n - 1)) (negative; about -d(d+1)/(2n)).
+    """
+    if d < 1 or n <= d + 1:
+        raise ValueError(f"need n > d + 1 samples for a non-singular covariance (n={n}, d={d})")
+    i = np.arange(1, d + 1)
+    return float(np.sum(special.digamma((n - i) / 2.0)) + d * math.log(2.0 / (n - 1)))
+
+
+def gaussian_mi_sample_bias(n: int, dim_x: int, dim_y: int) -> float:
+    """E[I_plugin] - I for the plug-in Gaussian MI 1/2 (log det S_xx + log det S_yy - log det S) on n
+    Gaussian draws: exact, and independent of the true covariance (Ince et al. 2017, Gaussian-copula MI).
+    Positive: about dim_x dim_y / (2 n)."""
+    b = wishart_logdet_bias
+    return 0.5 * (b(n, dim_x) + b(n, dim_y) - b(n, dim_x + dim_y))
 
 
 # ---------------------------------------------------------------------- entropy under monotone maps
@@ -351,9 +419,10 @@ def validate_estimator(estimate: Callable[..., object], tasks: Sequence[GroundTr
     return rows
 
 
-def summarize_validation(rows: Sequence[dict], mean_tol: float, worst_tol: float) -> dict:
-    """Mean and worst absolute error of validation rows, and whether both are within tolerance."""
-    errs = np.array([r["abs_error"] for r in rows], dtype=float)
+def summarize_validation(rows: Sequence, mean_tol: float, worst_tol: float) -> dict:
+    """Mean and worst absolute error of validation rows (dicts with ``abs_error``, or objects with ``error``
+    such as ``ValidationRow``), and whether both are within tolerance."""
+    errs = np.array([abs(r.error) if hasattr(r, "error") else r["abs_error"] for r in rows], dtype=float)
     if errs.size == 0 or not np.all(np.isfinite(errs)):
         return {"mean_abs_error": float("nan"), "worst_abs_error": float("nan"), "passed": False,
                 "mean_tol": mean_tol, "worst_tol": worst_tol, "n_tasks": int(errs.size)}
