@@ -113,8 +113,7 @@ def analyze(records: list[dict], params: dict, validation_ok: bool = True) -> An
     checks = [check_precondition("estimator-validation", validation_ok,
                                  "the bound estimators passed their ground-truth checks" if validation_ok
                                  else "an estimator failed its ground-truth validation")]
-    if params.get("require_plateau", False):
-        checks.append(plateau_check("plateau", [r["plateau_drop"] for r in records], float(params.get("plateau_tol", 0.05))))
+    plateau, tol = bool(params.get("require_plateau", False)), float(params.get("plateau_tol", 0.05))
     measured: dict = {}
     base = {(r["seed"], r["label_noise"]): r for r in records if r["grouping"] == "none"}
     variants = sorted({(r["grouping"], r["compression"], r["label_noise"]) for r in records if r["grouping"] != "none"},
@@ -126,6 +125,8 @@ def analyze(records: list[dict], params: dict, validation_ok: bool = True) -> An
         tag = f"{g}/{comp}/noise={ln:g}"
         if not pairs:
             continue
+        if plateau:     # the cell's networks, normalized and baseline, trained to a plateau
+            checks.append(plateau_check(f"plateau[{tag}]", [r["plateau_drop"] for p in pairs for r in p], tol, cell=cell))
         lo = mean_se_ci([_log(a["local_lower"]) - _log(b["local_upper"]) for a, b in pairs])
         hi = mean_se_ci([_log(a["local_upper"]) - _log(b["local_lower"]) for a, b in pairs])
         est = 0.5 * (lo.estimate + hi.estimate)
@@ -145,8 +146,11 @@ def analyze(records: list[dict], params: dict, validation_ok: bool = True) -> An
     lo_ci = min(rc["ci"][0] for rc in rcs.values())
     hi_ci = max(rc["ci"][1] for rc in rcs.values())
     rho = float(np.mean([rc["rho"] for rc in rcs.values()]))
+    everywhere = {"grouping": "all", "compression": "all", "label_noise": "all"}
+    if plateau:
+        checks.append(plateau_check("plateau[all]", [r["plateau_drop"] for r in records], tol, cell=everywhere))
     checks.append(check_direction("tracks-gap", rho, (lo_ci, hi_ci), greater_than=0.0, part="tracks the gap",
-                                  cell={"grouping": "all", "compression": "all", "label_noise": "all"},
+                                  cell=everywhere,
                                   replicates=len(records), unit="trained network",
                                   details={f"spearman[{k}]": rc for k, rc in rcs.items()}))
     for key in ("bartlett", "pac_bayes"):

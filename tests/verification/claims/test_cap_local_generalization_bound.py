@@ -71,3 +71,15 @@ def test_tiny_run_end_to_end():
     lo, hi = b.sel(bound="local_lower").values, b.sel(bound="local_upper").values
     measured = np.isfinite(lo)
     assert measured.sum() == 6 and np.all(lo[measured] <= hi[measured])     # (none, layer, IB-layer) x 2 seeds
+
+
+def test_plateau_is_a_precondition_per_cell():
+    recs = _records(0.5, 0.8)
+    for r in recs:
+        if r["grouping"] == "layer" and r["label_noise"] == 0.3 and r["seed"] == 1:
+            r["plateau_drop"] = 0.2                     # one network still learning
+    a = analyze(recs, {"require_plateau": True, "plateau_tol": 0.05})
+    d = decide(a.checks, CLAIM.axes, CLAIM.condition, CLAIM.primary_part)
+    cells = {(c.coords["grouping"], c.coords["label_noise"]): c.verdict.value for c in d.regimes.cells}
+    assert cells[("layer", 0.0)] == "supported" and cells[("layer", 0.3)] == "inconclusive"
+    assert cells[("all", "all")] == "inconclusive"
