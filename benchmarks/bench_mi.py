@@ -118,7 +118,8 @@ def table(recs: list[dict]) -> str:
 def per_task(recs: list[dict]) -> str:
     errs = task_errors(recs)
     methods = list(dict.fromkeys(r["method"] for r in recs))
-    tasks = list(dict.fromkeys(r["task"] for r in recs))
+    order = {t.name: i for i, t in enumerate(BENCHMARK_TASKS + LABEL_TASKS + FUNCTION_LABEL_TASKS)}
+    tasks = sorted(dict.fromkeys(r["task"] for r in recs), key=lambda t: order.get(t, len(order)))
     truth = {r["task"]: r["truth"] for r in recs}
     routes = defaultdict(set)
     for r in recs:
