@@ -4,7 +4,8 @@ Left: the statistic the verdict turns on: per regime cell (optimizer x grouping 
 per-seed share of normalizers whose final input std exceeds their max |gamma| (dots), the median over
 seeds with its distribution-free order-statistic interval (the check's interval) and the prediction
 (> 1/2). Middle and right: the normalizer input variance and the weight norm against the training step
-(geometric mean over layers, mean over seeds), one line per cell.
+(geometric mean over layers, mean over seeds), one line per cell; far right: the training loss (the
+plateau precondition reads it).
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ READS = {"cap.training-statistics": ("share_sigma_above_gamma", "training_curves
 CAPTION = ("Left: per regime (optimizer / grouping / weight decay), the share of normalizers ending with input std "
            "above |gamma| in each seed (dots), their median with its order-statistic 95% interval (the verdict's "
            "interval; the full range [0, 1] when there are too few seeds to decide) and the prediction 1/2 (dashed). "
-           "Middle, right: normalizer input variance and weight norm against the optimizer step (geometric mean "
-           "over layers, mean over seeds).")
+           "Middle: normalizer input variance and weight norm against the optimizer step (geometric mean over "
+           "layers, mean over seeds). Right: the training loss (mean over seeds), which should reach a plateau.")
 AXES = ("optimizer", "grouping", "weight_decay")
 
 
@@ -55,7 +56,7 @@ def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
     data = decision_data(ev)
     curves = require_series(ev, "training_curves", NAME, AXES + ("seed", "quantity", "layer", "step"))
-    fig, axes = style.new_figure(ncols=3, width=13.0)
+    fig, axes = style.new_figure(ncols=4, width=17.0)
     ax = axes[0]
     for i, (cell, (v, med, (lo, hi))) in enumerate(data.items()):
         ax.plot(np.full(v.size, i) + np.linspace(-0.12, 0.12, v.size), v, ".", color="0.45", markersize=5)
@@ -65,7 +66,8 @@ def make(evidence_by_id, out_dir) -> list:
     ax.set_ylim(-0.05, 1.05)
     style.label_axes(ax, "regime", "share of normalizers with σ > |γ| (per seed)", "decision statistic")
     for ax, qty, ylabel in ((axes[1], "normalizer input variance", "normalizer input variance (activation units²)"),
-                            (axes[2], "weight norm", "weight norm (Frobenius)")):
+                            (axes[2], "weight norm", "weight norm (Frobenius)"),
+                            (axes[3], "training loss", "training loss (minibatch, nats)")):
         steps = np.asarray(curves.coords["step"], dtype=float)
         for i, cell in enumerate(data):
             sub = curves.sel(**dict(zip(AXES, cell)), quantity=qty).values    # (seed, layer, step)
