@@ -5,7 +5,8 @@ Reads the series ``ib_value_change`` (estimator, grouping, compression, lam, bet
 IB(IBNorm) - IB(baseline) on the same task draw, channel noise and Monte-Carlo draws. One panel per
 grouping (columns) and (beta, s) (rows); x = lambda; per compression (marker) and MI estimator (filled:
 mixture, open: kNN) the mean over seeds with its 95% Student-t interval (the check's interval),
-coloured by the check's verdict (a refutation counts after Holm); Theorem 1 predicts > 0 (dashed 0).
+coloured by the check's verdict (a refutation counts after Holm; grey: the estimator failed its
+validation at the claim's dimensions, so the cell is not evidence); Theorem 1 predicts > 0 (dashed 0).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ CAPTION = ("Change of the IB value I(Y;T_s) - beta I(T_prev;T_s) (nats) from the
            "Columns: normalizer grouping; rows: beta and channel noise s. Theorem 1 predicts > 0 for lambda >= 1.")
 DIMS = ("estimator", "grouping", "compression", "lam", "beta", "noise", "seed")
 PART = "IB value"
+NOT_VALIDATED = "not evidence: estimator not validated here"
 
 
 def decision_data(ev) -> dict:
@@ -47,6 +49,9 @@ def make(evidence_by_id, out_dir) -> list:
     ev = get_evidence(evidence_by_id, CLAIMS[0], NAME)
     data = decision_data(ev)
     verdicts = check_verdicts(ev, PART)
+    for c in ev.checks:                      # an estimator that failed its validation here measured nothing
+        if c.role == "precondition" and c.cell and c.verdict.value != "supported":
+            verdicts[tuple(sorted((k, str(x)) for k, x in c.cell.items()))] = NOT_VALIDATED
     groupings = list(dict.fromkeys(k[1] for k in data))
     rows = sorted({(k[4], k[5]) for k in data})
     comps = list(dict.fromkeys(k[2] for k in data))
@@ -64,7 +69,7 @@ def make(evidence_by_id, out_dir) -> list:
                     continue
                 cell = {"grouping": g, "compression": comp, "lam": lam, "beta": b, "noise": s, "estimator": est}
                 verdict = verdicts.get(tuple(sorted((k, str(x)) for k, x in cell.items())), "inconclusive")
-                col = style.VERDICT_COLORS[verdict]
+                col = style.VERDICT_COLORS.get(verdict, "0.65")
                 x = lam * (1 + 0.04 * (comps.index(comp) - (len(comps) - 1) / 2) + 0.015 * ests.index(est))
                 ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], color=col, capsize=2, linewidth=1.2,
                             marker=style.marker(comps.index(comp)), markersize=5,

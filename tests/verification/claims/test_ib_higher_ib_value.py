@@ -4,17 +4,24 @@ import numpy as np
 import pytest
 
 from ibnorm_verify.verification.claims import ib_higher_ib_value as mod
+from ibnorm_verify.verification.claims._ib_estimators import KSG, MIXED_KSG, MIXTURE
 from ibnorm_verify.verification.claims.base import Context
-from ibnorm_verify.verification.evidence import Verdict
+from ibnorm_verify.verification.evidence import ValidationRow, Verdict
 from ibnorm_verify.verification.stats import mean_se_ci
 
 PARAMS = dict(groupings=["batch"], compressions=["log"], lams=[1.0], betas=[0.01, 0.1], noise_std=[0.3])
 SEEDS = (0, 1, 2, 3, 4)
 
 
-def _records(d_iy: float, d_ix: float, knn_sign: float = 1.0):
-    """I_Y, I_X of the baseline and one variant per seed; the variant adds (d_iy, d_ix) (+ jitter)."""
-    recs = []
+def _rows(knn_ok=True):
+    return [ValidationRow(est, "case", 1.0, 1.0 if (knn_ok or est == MIXTURE) else 2.0, knn_ok or est == MIXTURE,
+                          "|error| <= 0.1") for est in (MIXTURE, KSG, MIXED_KSG)]
+
+
+def _records(d_iy: float, d_ix: float, knn_sign: float = 1.0, knn_ok: bool = True):
+    """I_Y, I_X of the baseline and one variant per seed; the variant adds (d_iy, d_ix) (+ jitter); and
+    validation rows (the kNN estimator's pass or fail)."""
+    recs = _rows(knn_ok)
     for est in ("mixture", "knn"):
         for seed in SEEDS:
             jit = 0.001 * (seed - 2)
@@ -33,7 +40,7 @@ def _evidence(records, **kw):
 
 
 def _cells(ev):
-    return {(c.coords["beta"], c.coords["estimator"]): c.verdict for c in ev.regimes.cells}
+    return {(c.coords["beta"], c.coords["estimator"]): c.verdict for c in ev.regimes.cells if "beta" in c.coords}
 
 
 def test_beta_separates_supported_from_refuted():
@@ -55,6 +62,20 @@ def test_estimators_that_disagree_show_in_the_map():
     assert cells[(0.01, "mixture")] is Verdict.SUPPORTED and cells[(0.01, "knn")] is Verdict.REFUTED
 
 
+def test_an_estimator_that_fails_its_validation_decides_nothing():
+    """kNN fails where the claim uses it: its cells are not measured, the mixture's still decide, and
+    the claim cannot be supported with one validated estimator."""
+    ev = _evidence(_records(0.02, 1.7, knn_ok=False))
+    knn = [c for c in ev.checks if c.cell.get("estimator") == "knn"]
+    assert knn and all(c.role == "precondition" and c.verdict is Verdict.INCONCLUSIVE for c in knn)
+    assert sum(c.role == "evidence" for c in ev.checks) == 2                   # only the mixture's checks
+    assert ev.series["ib_value_change"].sel(estimator="knn").values.size       # its numbers stay in the series
+    cells = _cells(ev)
+    assert cells[(0.1, "mixture")] is Verdict.REFUTED and cells[(0.1, "knn")] is Verdict.INCONCLUSIVE
+    assert ev.verdict is Verdict.REFUTED
+    assert _evidence(_records(0.05, -0.5, knn_ok=False)).verdict is Verdict.INCONCLUSIVE
+
+
 def test_change_series_is_the_checks_statistic():
     ev = _evidence(_records(0.02, 1.7))
     s = ev.series["ib_value_change"]
@@ -72,8 +93,12 @@ def _run(seeds=(0, 1, 2), **over):
 def test_tiny_run_produces_the_declared_series():
     ev = _run()
     assert ev.ok and {s.name: s.dims for s in mod.CLAIM.series} == {k: v.dims for k, v in ev.series.items()}
-    assert {c.cell["estimator"] for c in ev.checks if c.role == "evidence"} == {"mixture", "knn"}
-    assert all(c.mde is not None and c.replicates == 3 for c in ev.checks if c.role == "evidence")
+    assert {c.cell["estimator"] for c in ev.checks if c.cell} == {"mixture", "knn"}
+    measured = [c for c in ev.checks if c.role == "evidence" and c.kind == "direction"]
+    assert measured and all(c.mde is not None and c.replicates == 3 for c in measured)
+    # KSG is more than a nat low on I(X; T_s) in 4+4 dims: the kNN cells hold only that failed validation
+    knn_cells = [c for c in ev.regimes.cells if c.coords.get("estimator") == "knn"]
+    assert knn_cells and all(c.verdict is Verdict.INCONCLUSIVE and "validation" in c.reason for c in knn_cells)
     assert "n_mc" in ev.conditions["estimators"]["mixture"] and not ev.arrays
 
 

@@ -4,16 +4,18 @@ import pytest
 
 from ibnorm_verify.theory.bounds import gaussian_weight_channel_mi, kawaguchi_bound
 from ibnorm_verify.verification.claims import ib_tighter_generalization_bound as mod
+from ibnorm_verify.verification.claims._ib_estimators import MIXTURE
 from ibnorm_verify.verification.claims.base import Context
-from ibnorm_verify.verification.evidence import Verdict
+from ibnorm_verify.verification.evidence import ValidationRow, Verdict
 
 PARAMS = dict(groupings=["layer"], compressions=["tanh"], lams=[2.0], noise_std=[1.0], weight_noise_std=[0.1, 1.0],
               n_train=500)
 SEEDS = (0, 1, 2, 3)
 
 
-def _records(cmi_base, cmi_ib, p_base, p_ib):
-    recs = []
+def _records(cmi_base, cmi_ib, p_base, p_ib, mixture_ok=True):
+    recs = [ValidationRow(MIXTURE, "gaussian-channel(s=1)", 2.0, 2.01 if mixture_ok else 1.5, mixture_ok,
+                          "|error| <= 0.1", details={"noise": 1.0})]
     for seed in SEEDS:
         jit = 0.01 * (seed - 1.5)
         for comp, lam, cmi, p in (("identity", 1.0, cmi_base, p_base), ("tanh", 2.0, cmi_ib, p_ib)):
@@ -55,10 +57,17 @@ def test_no_difference_is_inconclusive():
     assert _evidence(_records([3.0, 2.0], [3.0, 2.0], [5.0, 9.0], [5.0, 9.0])).verdict is Verdict.INCONCLUSIVE
 
 
+def test_mixture_not_validated_at_the_claims_width_decides_nothing():
+    ev = _evidence(_records([3.0, 2.0], [1.0, 0.8], [5.0, 9.0], [6.0, 12.0], mixture_ok=False))
+    assert not [c for c in ev.checks if c.role == "evidence"]
+    assert ev.verdict is Verdict.INCONCLUSIVE and "validation:mixture at s=1" in ev.reason
+    assert all(c.verdict is Verdict.INCONCLUSIVE for c in ev.regimes.cells)
+
+
 def test_full_bound_series_is_the_theory_formula():
     recs = _records([3.0, 2.0], [1.0, 0.8], [5.0, 9.0], [6.0, 12.0])
     ev = _evidence(recs)
-    r = recs[0]
+    r = recs[1]
     phi = [gaussian_weight_channel_mi(p, 0.1 ** 2) for p in r["weight_sq_change"]]
     want = kawaguchi_bound(r["cmi"][1.0]["mixture"], phi, 500, delta=0.05).value
     got = ev.series["full_bound"].sel(grouping="layer", compression="identity", lam=1.0, noise=1.0, weight_noise=0.1,
@@ -76,4 +85,4 @@ def test_tiny_run_trains_with_the_shared_trainer_and_produces_the_declared_serie
     for comp, lam in (("identity", 1.0), ("tanh", 2.0)):               # trained: every layer moved
         assert (w.sel(grouping="layer", compression=comp, lam=lam).values > 0).all()
     assert not ev.arrays
-    assert ev.conditions["weight_noise_std"] == [0.1] and ev.validation
+    assert ev.conditions["weight_noise_std"] == [0.1, 1.0] and ev.validation
