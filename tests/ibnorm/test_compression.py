@@ -192,3 +192,59 @@ def test_register_compression_duplicate_and_type_errors(registry_guard):
     register_compression(_half_log(), overwrite=True)
     with pytest.raises(TypeError, match="expected a Compression"):
         register_compression(lambda u, lam: u)
+
+
+# ------------------------------------------------------------------------- derivative at 0, lam per dtype
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_autograd_derivative_at_zero_is_the_closed_form(name):
+    """f'(0) through autograd (backward, forward mode, vmap) equals deriv(0): log and root are odd extensions
+    sign(u) g(|u|), whose naive autograd gives 0 there; the central difference is the ground truth."""
+    c = COMPRESSIONS[name]
+    lam = valid_lams(name)[1]
+    u = torch.zeros(3, dtype=F64, requires_grad=True)
+    (g,) = torch.autograd.grad(c.fn(u, lam).sum(), u)
+    want = float(c.deriv(torch.zeros(1, dtype=F64), lam))
+    h = 1e-9  # f'' jumps at 0 (root: ~4e3), so the central difference converges at first order in h
+    fd = float((c.fn(torch.tensor([h], dtype=F64), lam) - c.fn(torch.tensor([-h], dtype=F64), lam)) / (2 * h))
+    assert want == pytest.approx(fd, rel=1e-5)
+    assert_close(g, torch.full_like(g, want))
+    _, jvp = torch.func.jvp(lambda t: c.fn(t, lam), (u.detach(),), (torch.ones(3, dtype=F64),))
+    assert_close(jvp, torch.full_like(jvp, want))
+    vm = torch.func.vmap(torch.func.grad(lambda t: c.fn(t, lam)))(u.detach())
+    assert_close(vm, torch.full_like(vm, want))
+
+
+@pytest.mark.parametrize("name", ["log", "root"])
+def test_odd_extension_has_a_second_derivative(name):
+    """Double backward through the closed-form derivative (the composite's Hessian-vector products)."""
+    c = COMPRESSIONS[name]
+    u = torch.tensor([0.7, -1.3], dtype=F64, requires_grad=True)
+    (g,) = torch.autograd.grad(c.fn(u, 1.5).sum(), u, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), u)
+    (h_ref,) = torch.autograd.grad(c.deriv(u, 1.5).sum(), u)
+    assert_close(h, h_ref)
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_lam_limits_follow_the_compute_dtype(name, dtype):
+    """Inside lam_limits(dtype) validate_lam accepts; just outside it refuses, naming the range."""
+    c = COMPRESSIONS[name]
+    lo, hi = c.lam_limits(dtype)
+    lo = max(lo, c.lam_min)
+    assert validate_lam(c, lo if lo > 0 else 1e-300, dtype) > 0
+    if math.isfinite(hi):
+        assert validate_lam(c, hi, dtype) == hi
+        with pytest.raises(ValueError, match="can compute in"):
+            validate_lam(c, hi * 1.01, dtype)
+    if lo > 0 and not (c.lam_min_inclusive and lo == c.lam_min):
+        with pytest.raises(ValueError, match="can compute in"):
+            validate_lam(c, lo * 0.99, dtype)
+    validate_lam(c, hi * 1.01 if math.isfinite(hi) else 1.0)  # without a dtype only the formula's domain
+
+
+def test_identity_limits_are_structured_fields():
+    assert COMPRESSIONS["root"].identity_lam == 1.0 and not COMPRESSIONS["root"].identity_as_lam_to_0
+    assert all(COMPRESSIONS[n].identity_as_lam_to_0 for n in ("tanh", "log", "softsign"))
+    assert COMPRESSIONS["identity"].is_identity

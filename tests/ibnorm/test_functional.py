@@ -295,3 +295,29 @@ def test_identity_batch_norm_gradient_with_expanded_weight():
     y2 = IBF.ib_batch_norm(x, None, None, w.contiguous(), None, training=True, compression="tanh", lam=1e-9)
     (g2,) = torch.autograd.grad(y2, x, torch.ones_like(y) * torch.arange(y.numel(), dtype=F64).view(y.shape))
     assert_close(g, g2, atol=1e-6, rtol=1e-6)  # tanh at lam = 1e-9 is the identity up to ~1e-17 relative
+
+
+def test_eps_and_dims_errors():
+    x = torch.randn(3, 7, dtype=F64)
+    for eps in (-1e-5, math.nan, math.inf):
+        with pytest.raises(ValueError, match="eps must be finite and >= 0"):
+            IBF.ib_layer_norm(x, 7, eps=eps)
+    with pytest.raises(TypeError, match="eps must be a real number"):
+        IBF.ib_rms_norm(x, 7, eps="small")
+    assert torch.isfinite(IBF.ib_layer_norm(x, 7, eps=0.0)).all()
+    for dims in ((), (2,), (0, -2)):
+        with pytest.raises(ValueError, match="dims"):
+            IBF.ib_standardize(x, dims, center=True)
+    with pytest.raises(TypeError, match="num_groups"):
+        IBF.ib_group_norm(torch.randn(2, 4, 3, dtype=F64), 2.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_composite_equals_fp32_rounded_once(dtype):
+    """The composite (BN/GN and backend='composite') computes 16-bit inputs in fp32 and rounds once."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 6, 5, generator=g).to(dtype)
+    w = (1 + 0.1 * torch.randn(6, generator=g)).to(dtype)
+    for fn in (lambda t, p: IBF.ib_group_norm(t, 3, p, None, compression="log", lam=1.5),
+               lambda t, p: IBF.ib_batch_norm(t, None, None, p, None, True, compression="root", lam=1.7)):
+        torch.testing.assert_close(fn(x, w), fn(x.float(), w.float()).to(dtype), rtol=0, atol=0)

@@ -15,7 +15,7 @@ from _kernel_cases import COMPS, LAMS, ORDERS, check_kernel_case, kernel_fn, mak
 import ibnorm.kernels as kernels
 from ibnorm.compression import Compression, get_compression
 from ibnorm.functional import ib_layer_norm, ib_rms_norm
-from ibnorm.kernels import cpu_rowwise, rowwise_ib_norm, select_backend
+from ibnorm.kernels import cpu_rowwise, rowwise_ib_norm, select_backend, spec
 from ibnorm.kernels.spec import KERNEL_COMPRESSIONS, root_constants
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -182,6 +182,7 @@ def test_explicit_cpu_errors(monkeypatch):
 
 def test_build_is_cached_and_keyed(monkeypatch, tmp_path):
     monkeypatch.setenv("IBNORM_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("IBNORM_KERNEL_CFLAGS", "-O0")  # quick builds: keying does not depend on the flags
     lib, reason, path = cpu_rowwise._build()
     assert lib is not None, reason
     assert path.parent == tmp_path and path.exists()
@@ -192,10 +193,15 @@ def test_build_is_cached_and_keyed(monkeypatch, tmp_path):
     monkeypatch.setattr(cpu_rowwise, "_cpu_flags", lambda: "another-machine")
     _, _, other = cpu_rowwise._build()
     assert other != path  # another CPU (or flags, compiler, source) gets its own library
+    monkeypatch.setattr(cpu_rowwise, "_cpu_flags", lambda: "this-machine")
+    monkeypatch.setattr(cpu_rowwise, "c_defines", lambda: [*spec.c_defines(), "-DIBN_UNUSED_EXTRA=1"])
+    _, _, moved = cpu_rowwise._build()
+    assert moved not in (path, other)  # the compression ids of spec.py are part of the key
 
 
 def test_build_failures_are_reported(monkeypatch, tmp_path):
     monkeypatch.setenv("IBNORM_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("IBNORM_KERNEL_CFLAGS", "-O0")
     monkeypatch.setenv("CC", "/nonexistent/cc")
     lib, reason, _ = cpu_rowwise._build()
     assert lib is None and "no C compiler found" in reason

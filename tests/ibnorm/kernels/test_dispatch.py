@@ -118,3 +118,29 @@ def test_torch_func_transforms_run_the_composite(transform):
         "jvp": lambda f: torch.func.jvp(f, (x,), (t,))[1],
     }[transform]
     torch.testing.assert_close(run(fused), run(ref), rtol=1e-10, atol=1e-12)
+
+
+def test_compression_ids_are_declared_once():
+    """spec.KERNEL_COMPRESSIONS is the only list of ids: the C source takes them as -D flags (no numeric case
+    labels of its own), Triton and the torch backend read spec.COMP_IDS; an id a kernel lacks gives NaN
+    (C, Triton) or raises (torch), never another compression's formula."""
+    import re
+
+    from ibnorm.kernels import cpu_rowwise, torch_rowwise
+    from ibnorm.kernels.spec import COMP_IDS, c_defines
+
+    src = cpu_rowwise.SOURCE.read_text()
+    assert not re.search(r"case\s+\d", src) and "IBN_COMP_TANH" in src
+    assert {f"-DIBN_COMP_{n.upper()}={i}" for n, i in COMP_IDS.items()} <= set(c_defines())
+    unknown = len(KERNEL_COMPRESSIONS) + 7
+    with pytest.raises(ValueError, match="unknown compression id"):
+        torch_rowwise.compress(torch.randn(4), unknown, 1.0, need_deriv=False)
+    if cpu_rowwise.status()[0]:
+        f, d = cpu_rowwise.compress(torch.randn(4), unknown, 1.0)
+        assert torch.isnan(f).all() and torch.isnan(d).all()
+    importable, interpreted, _ = kernels.triton_status()
+    if importable and interpreted:
+        from ibnorm.kernels import triton_rowwise
+
+        y, _ = triton_rowwise.forward(torch.randn(2, 8), None, None, 1e-5, unknown, 1.0, True, True)
+        assert torch.isnan(y).all()
