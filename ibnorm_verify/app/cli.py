@@ -229,7 +229,7 @@ def _figures_command(argv: Sequence[str]) -> int:
         else Path(args.results).parent / "figures"
     wanted = [n for n in names if n in pf.figures_for(ev.claim_id for ev in evidence)]
     skipped = [n for n in names if n not in wanted]
-    figures = draw_figures([ev for ev in evidence], out) if wanted else None
+    figures = draw_figures(evidence, out, wanted) if wanted else None
     made = [] if figures is None else [f for f in figures.refs if f.name in wanted]
     print(f"made {len(made)} of {len(wanted)} figures in {out}")
     for f in made:

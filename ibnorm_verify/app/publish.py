@@ -95,12 +95,15 @@ def publish(out: str | os.PathLike, evidence: Sequence[Evidence], meta: Mapping,
     return merged, meta2
 
 
-def draw_figures(evidence: Sequence[Evidence], fig_dir: str | os.PathLike) -> FigureSet:
-    """Draw every figure whose claims are in ``evidence`` (figures of claims not run are skipped; a
-    figure whose claims ran but whose data is unusable is listed in ``failed`` with the reason)."""
+def draw_figures(evidence: Sequence[Evidence], fig_dir: str | os.PathLike,
+                 names: Sequence[str] | None = None) -> FigureSet:
+    """Draw every figure whose claims are in ``evidence`` (or those of ``names`` among them; figures of
+    claims not run are skipped; a figure whose claims ran but whose data is unusable is listed in
+    ``failed`` with the reason)."""
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    names = pf.figures_for(ev.claim_id for ev in evidence)
+    drawable = pf.figures_for(ev.claim_id for ev in evidence)
+    names = drawable if names is None else [n for n in names if n in drawable]
     tmp = Path(tempfile.mkdtemp(prefix=".drawing-", dir=fig_dir))
     try:
         run = pf.make_all(evidence, tmp, names)

@@ -67,7 +67,7 @@ def test_claims_show_lists_every_parameter_per_scale_with_its_domain(cid, capsys
     header = next(line for line in lines if line.strip().startswith("name"))
     assert header.split()[1:5] == list(SCALES) and header.split()[-1] == "domain"
     for p in claim.params:
-        line = next(ln for ln in lines if ln.strip().startswith(p.name + " "))
+        line = next(ln for ln in lines if ln.startswith(f"  {p.name} "))      # not a help line (6 spaces)
         assert line.rstrip().endswith(p.domain())
         if p.help:
             assert p.help.split()[0] in out
