@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ibnorm import convert_norms, spec_of
 from ibnorm.compression import get_compression, validate_lam
 from ibnorm.functional import ORDERS
+from ibnorm.groupings import get_grouping
 
 __all__ = ["NORMS", "Normalizer", "make_norm", "is_normalizer", "MLP", "SmallResNet", "SmallViT", "TinyGPT"]
 
@@ -52,8 +53,10 @@ class Normalizer:
     affine: bool = True
 
     def __post_init__(self) -> None:
+        if self.grouping != "none":
+            get_grouping(self.grouping)          # the vocabulary of ibnorm.groupings (ValueError naming it)
         if self.grouping not in NORMS:
-            raise ValueError(f"grouping must be one of {NORMS}, got {self.grouping!r}")
+            raise ValueError(f"the architectures build groupings {NORMS}, got {self.grouping!r}")
         comp = get_compression(self.compression)
         object.__setattr__(self, "compression", comp.name)
         object.__setattr__(self, "lam", float(validate_lam(comp, self.lam)) if not comp.is_identity else float(self.lam))
