@@ -39,8 +39,10 @@ from ..training.data import ImageData
 from ..training.trainer import TrainConfig, evaluate, normalizer_modules, seeded_init, train
 from ._extend import run_extending
 from ._ib_estimators import (
+    AUTO,
     MIXTURE,
     ValidationItem,
+    auto_mi,
     estimator_preconditions,
     gaussian_cmi_bound,
     mc_budget_params,
@@ -49,6 +51,7 @@ from ._ib_estimators import (
 )
 from ._ib_setup import (
     PAPER,
+    channel_noise,
     compression_param,
     coords,
     draw_task,
@@ -83,6 +86,7 @@ class BoundItem:
     mc_halfwidth: float
     n_mc: int
     max_n_mc: int
+    cmi_estimator: str = "mixture"
 
 
 def _data(item: BoundItem, split: str, n: int) -> tuple[dict, ImageData]:
@@ -126,14 +130,19 @@ def bound_worker(item: BoundItem | ValidationItem) -> list:
             for c in np.unique(y):
                 zc = z[y == c]
                 pc = zc.shape[0] / z.shape[0]
-                est = mixture_mi(zc, s, seed=mc_seed(item.seed, s, layer, int(c)), n_mc=item.n_mc,
-                                 max_n_mc=item.max_n_mc, halfwidth=item.mc_halfwidth)
-                cm += pc * float(est.i_x[0])
+                sd = mc_seed(item.seed, s, layer, int(c))
+                if item.cmi_estimator == "auto":        # X of the class against its noisy code Z + s eps
+                    zs = zc + s * channel_noise(sd, zc.shape)
+                    cm += pc * auto_mi(tr["x"][y == c], zs, seed=sd).value
+                    n_mc.append(0)
+                else:
+                    est = mixture_mi(zc, s, seed=sd, n_mc=item.n_mc, max_n_mc=item.max_n_mc, halfwidth=item.mc_halfwidth)
+                    cm += pc * float(est.i_x[0])
+                    n_mc.append(est.n_mc)
                 cg += pc * gaussian_cmi_bound(zc, s)
-                n_mc.append(est.n_mc)
             mix.append(max(cm, 0.0))
             gauss.append(cg)
-        rec["cmi"][float(s)] = {"mixture": mix, "gaussian": gauss, "n_mc": n_mc}
+        rec["cmi"][float(s)] = {item.cmi_estimator: mix, "gaussian": gauss, "n_mc": n_mc}
     return [rec]
 
 
@@ -154,10 +163,16 @@ def _named(seq: nn.Sequential, module: nn.Module):
 
 # ------------------------------------------------------------------------------------ analysis
 
+def _cmi(r: dict, s: float) -> list[float]:
+    """I(X; Z_l + s eps | Y) per layer, by the estimator the claim ran (``cmi_estimator``)."""
+    d = r["cmi"][s]
+    return d["auto"] if "auto" in d else d["mixture"]
+
+
 def _bounds(r: dict, s: float, sigma_w: float, n_train: int, delta: float) -> float:
     """The full Kawaguchi bound of one network at channel noise s and weight noise sigma_w."""
     phi = [gaussian_weight_channel_mi(p, sigma_w ** 2) for p in r["weight_sq_change"]]
-    return kawaguchi_bound(r["cmi"][s]["mixture"], phi, n_train, delta=delta).value
+    return kawaguchi_bound([max(v, 0.0) for v in _cmi(r, s)], phi, n_train, delta=delta).value
 
 
 def analyze_bound(records: list, params: dict) -> Analysis:
@@ -171,11 +186,12 @@ def analyze_bound(records: list, params: dict) -> Analysis:
     noise = [float(x) for x in params["noise_std"]]
     # the mixture estimator where the claim uses it (the width of Z_l, n_train / 2 per class, each s): a cell
     # at an s where it fails holds only that failed validation (no evidence); the Gaussian bound decides nothing
-    shared, failing = estimator_preconditions(validation, {"mixture": (MIXTURE,)}, noise)
+    est = params.get("cmi_estimator", "mixture")
+    shared, failing = estimator_preconditions(validation, {est: (AUTO,) if est == "auto" else (MIXTURE,)}, noise)
     checks, measured, rep_fx, full_fx, bound_rows, reduced_rows = [], {}, [], [], [], []
 
     def add(c: Check) -> None:
-        pre = failing.get(("mixture", c.cell["noise"]))
+        pre = failing.get((est, c.cell["noise"]))
         if pre is None:
             checks.append(c)
             measured[c.name] = {"estimate": c.estimate, "ci": c.ci}
@@ -186,7 +202,8 @@ def analyze_bound(records: list, params: dict) -> Analysis:
         for s in map(float, params["noise_std"]):
             for sd, r in rs.items():
                 reduced_rows.append({**_coords(key), "noise": s, "seed": sd,
-                                     "value": ibnorm_reduced_bound(r["cmi"][s]["mixture"], n, delta=delta)})
+                                     "value": ibnorm_reduced_bound([max(v, 0.0) for v in _cmi(r, s)], n,
+                                                                   delta=delta)})
                 for w in map(float, params["weight_noise_std"]):
                     bound_rows.append({**_coords(key), "noise": s, "weight_noise": w, "seed": sd,
                                        "value": _bounds(r, s, w, n, delta)})
@@ -198,7 +215,7 @@ def analyze_bound(records: list, params: dict) -> Analysis:
         seeds = sorted(set(rs) & set(base))
         for s in noise:
             cell = {**coords(v), "noise": s}
-            per = {sd: sum(rs[sd]["cmi"][s]["mixture"]) - sum(base[sd]["cmi"][s]["mixture"]) for sd in seeds}
+            per = {sd: sum(_cmi(rs[sd], s)) - sum(_cmi(base[sd], s)) for sd in seeds}
             add(paired_check(f"{v.label}, s={s:g}: representation term change", list(per.values()),
                              part="representation term", cell=cell, less_than=0.0))
             rep_fx += [{**cell, "seed": sd, "value": x} for sd, x in per.items()]
@@ -229,7 +246,8 @@ def _series(records: list[dict], rep_fx: list, full_fx: list, bound_rows: list, 
     wrows = [{**r, "layer": l, "value": p} for r in records for l, p in enumerate(r["weight_sq_change"])]
     out.append(Series.from_records("weight_sq_change", wrows, v3 + ("layer", "seed"), "value"))
     crows = [{**r, "estimator": e, "noise": s, "layer": l, "value": val} for r in records
-             for s, d in r["cmi"].items() for e in ("mixture", "gaussian") for l, val in enumerate(d[e])]
+             for s, d in r["cmi"].items() for e in ("mixture", "auto", "gaussian") if e in d
+             for l, val in enumerate(d[e])]
     out.append(Series.from_records("cmi", crows, ("estimator",) + v3 + ("noise", "layer", "seed"), "value", unit="nats"))
     if bound_rows:
         out.append(Series.from_records("full_bound", bound_rows, v3 + ("noise", "weight_noise", "seed"), "value"))
@@ -245,8 +263,10 @@ def _series(records: list[dict], rep_fx: list, full_fx: list, bound_rows: list, 
 
 def _conditions(records: list[dict], params: dict) -> dict:
     n_mc = sorted({m for r in records for d in r["cmi"].values() for m in d["n_mc"]})
-    return {"estimators": {"I(X;Z_l|Y)": f"{MIXTURE} per class, n_mc per term "
-                           + (f"{n_mc[0]}-{n_mc[-1]}" if n_mc else "-")
+    est = params.get("cmi_estimator", "mixture")
+    return {"estimators": {"I(X;Z_l|Y)": ("mutual_information(method='auto') of (X, Z_l + s eps) per class"
+                                          if est == "auto" else f"{MIXTURE} per class, n_mc per term "
+                                          + (f"{n_mc[0]}-{n_mc[-1]}" if n_mc else "-"))
                            + f" (95% Monte-Carlo half-width <= {params['mc_halfwidth']} nats)",
                            "reported beside it": "Gaussian channel upper bound (decides nothing)"},
             "representation": f"Z_l in {params['width']} dims (2 normalizer layers)",
@@ -302,6 +322,9 @@ class TighterGeneralizationBound(Claim):
         Param("plateau_tol", 0.05, exclusive_minimum=0.0, maximum=1.0,
               help="plateau: at most this share of the loss decrease in the last 10% of steps"),
         Param("delta", 0.05, 0.05, exclusive_minimum=0.0, exclusive_maximum=1.0, help="confidence of the bound"),
+        Param("cmi_estimator", "mixture", choices=("mixture", "auto"),
+              help="I(X;Z_l|Y): the mixture (noisy-channel) estimator, or the estimators package's default "
+                   "(auto: about 3 s CPU per term)"),
         *mc_budget_params(halfwidth=0.05, n_mc=800, max_n_mc=4000, what="each CMI term"),
         Param("max_seeds", 3, 8, minimum=1, tiny=2, help="seed budget: the claim extends its seeds up to this"),
     )
@@ -311,11 +334,11 @@ class TighterGeneralizationBound(Claim):
     def items(self, ctx: Context) -> list:
         p = ctx.params
         variants = [variant(g) for g in p["groupings"]] + variant_grid(p["groupings"], p["compressions"], p["lams"])
-        return [ValidationItem(("mixture", "gaussian_bound"), tuple(map(float, p["noise_std"])), ("input",),
+        return [ValidationItem((p["cmi_estimator"], "gaussian_bound"), tuple(map(float, p["noise_std"])), ("input",),
                                dim=p["width"], n=max(p["n_train"] // 2, 50))] + [
             BoundItem(v, int(s), p["n_train"], p["n_test"], p["width"], p["steps"], p["lr"], p["df"], p["sep"],
                       p["signal_dims"], p["nuisance_dims"], tuple(map(float, p["noise_std"])), p["mc_halfwidth"],
-                      p["n_mc"], p["max_n_mc"]) for v in variants for s in ctx.seeds]
+                      p["n_mc"], p["max_n_mc"], p["cmi_estimator"]) for v in variants for s in ctx.seeds]
 
     def analyze(self, records: list, params: dict) -> Analysis:
         return analyze_bound([r for rs in records for r in rs], params)

@@ -4,7 +4,7 @@ import pytest
 
 from ibnorm_verify.theory.bounds import gaussian_weight_channel_mi, kawaguchi_bound
 from ibnorm_verify.verification.claims import ib_tighter_generalization_bound as mod
-from ibnorm_verify.verification.claims._ib_estimators import MIXTURE
+from ibnorm_verify.verification.claims._ib_estimators import AUTO, MIXTURE
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.evidence import ValidationRow, Verdict
 
@@ -62,6 +62,18 @@ def test_mixture_not_validated_at_the_claims_width_decides_nothing():
     assert not [c for c in ev.checks if c.role == "evidence"]
     assert ev.verdict is Verdict.INCONCLUSIVE and "validation:mixture at s=1" in ev.reason
     assert all(c.verdict is Verdict.INCONCLUSIVE for c in ev.regimes.cells)
+
+
+def test_the_default_estimator_can_measure_the_representation_term():
+    """cmi_estimator=auto: the records carry the package default's estimates, validated as mi:auto."""
+    recs = _records([3.0, 2.0], [1.0, 0.8], [5.0, 9.0], [5.0, 9.0])
+    for r in recs[1:]:
+        r["cmi"][1.0]["auto"] = r["cmi"][1.0].pop("mixture")
+    recs[0] = ValidationRow(AUTO, "gaussian-channel(s=1)", 2.0, 2.02, True, "|error| <= 0.1", details={"noise": 1.0})
+    p = {**mod.CLAIM.resolve_params("tiny", {**PARAMS, "cmi_estimator": "auto"})}
+    ev = mod.CLAIM.evidence_of(Context(params=p, seeds=list(SEEDS)), mod.analyze_bound(recs, p))
+    assert ev.verdict is Verdict.SUPPORTED and "auto" in ev.conditions["estimators"]["I(X;Z_l|Y)"]
+    assert ev.series["cmi"].coords["estimator"] == ["auto", "gaussian"]
 
 
 def test_full_bound_series_is_the_theory_formula():
