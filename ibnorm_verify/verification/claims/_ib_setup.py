@@ -121,7 +121,7 @@ def task_params(*, nuisance_dims: int = 4, nuisance_dims_full: int = 4) -> tuple
     )
 
 
-def grouping_param(default: list, full: list | None = None, tiny: list | None = None, **kw) -> Param:
+def grouping_param(default: list, full: list | None = None, tiny: list | None = None, **kw: object) -> Param:
     return Param("groupings", default, full, help="normalizer groupings (ibnorm.groupings names)",
                  choices=GROUPING_CHOICES, tiny=tiny, **kw)
 

@@ -245,19 +245,22 @@ class HigherIBValue(Claim):
                    "Monte-Carlo standard error of the mixture estimator's per-seed paired difference"),
     )
     params = (
-        grouping_param(["layer", "batch"], ["layer", "rms", "batch"], tiny=["layer"]),
+        grouping_param(["layer", "batch"], ["layer", "rms", "batch"], tiny=["layer"], medium=["layer", "rms", "batch"]),
         compression_param(["tanh", "log"], ["tanh", "log", "root", "softsign"], tiny=["tanh"]),
         Param("lams", [1.0, 2.0], [1.0, 2.0, 4.0], minimum=1.0, help="Theorem 1 is stated for lambda >= 1",
+              medium=[1.0, 2.0, 4.0],
               tiny=[2.0]),
-        Param("betas", [0.01, 0.1], [0.001, 0.01, 0.1], exclusive_minimum=0.0, help="IB trade-off beta"),
-        Param("n", 1000, 3000, minimum=200, tiny=500, help="samples per seed"),
+        Param("betas", [0.01, 0.1], [0.001, 0.01, 0.1], exclusive_minimum=0.0, help="IB trade-off beta",
+              medium=[0.001, 0.01, 0.1]),
+        Param("n", 1000, 3000, minimum=200, tiny=500, medium=2000, help="samples per seed"),
         *task_params(nuisance_dims=2),
         Param("noise_std", [0.3, 1.0], [0.1, 0.3, 1.0], exclusive_minimum=0.0, help="channel noise s"),
         Param("estimators", ["mixture", "knn"], ["mixture", "auto"], choices=ESTIMATORS,
               help="MI estimators: mixture (noisy channel), knn (KSG + mixed KSG), auto (the estimators "
                    "package's default: hybrid / classifier bracket; about 3 s CPU per estimate)"),
         *mc_budget_params(),
-        Param("max_seeds", 8, 12, minimum=1, tiny=2, help="seed budget: the claim extends its seeds up to this"),
+        Param("max_seeds", 8, 16, minimum=1, tiny=2, medium=12,
+              help="seed budget: the claim extends its seeds up to this"),
     )
 
     worker = staticmethod(ib_worker)

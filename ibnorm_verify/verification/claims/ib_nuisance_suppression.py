@@ -258,18 +258,21 @@ class NuisanceSuppression(Claim):
     )
     params = (
         grouping_param(["layer", "rms", "batch"], tiny=["layer"]),
-        compression_param(["tanh", "log"], ["tanh", "log", "root", "softsign"], tiny=["tanh"]),
-        Param("lams", [2.0], [1.0, 2.0, 4.0], exclusive_minimum=0.0, help="compression strengths"),
+        compression_param(["tanh", "log"], ["tanh", "log", "root", "softsign"], tiny=["tanh"],
+                          medium=["tanh", "log", "softsign"]),
+        Param("lams", [2.0], [1.0, 2.0, 4.0], exclusive_minimum=0.0, help="compression strengths", medium=[2.0, 4.0]),
         Param("n", 1000, 4000, minimum=200, tiny=300, help="samples per seed"),
         *task_params(),
-        Param("noise_std", [0.1, 0.5], [0.05, 0.1, 0.5], exclusive_minimum=0.0, help="channel noise s"),
+        Param("noise_std", [0.1, 0.5], [0.05, 0.1, 0.5], exclusive_minimum=0.0, help="channel noise s",
+              medium=[0.05, 0.1, 0.5]),
         Param("nuisance_info", "per-coordinate", choices=("per-coordinate", "joint"),
               help="per-coordinate: mean over j of I(N_j; T_j + s eps) by KSG (1x1); joint: I(N; T + s eps) with "
                    "the whole nuisance and representation, by the estimators package's default (auto)"),
         Param("label_keep", 0.9, 0.9, exclusive_minimum=0.0, maximum=1.0,
               help="label information must stay above this fraction of the baseline's"),
         *mc_budget_params(),
-        Param("max_seeds", 8, 12, minimum=1, tiny=2, help="seed budget: the claim extends its seeds up to this"),
+        Param("max_seeds", 8, 12, minimum=1, tiny=2, medium=10,
+              help="seed budget: the claim extends its seeds up to this"),
     )
 
     worker = staticmethod(nuisance_worker)

@@ -306,16 +306,17 @@ class TighterGeneralizationBound(Claim):
         SeriesSpec("full_bound_change", ("grouping", "compression", "lam", "noise", "weight_noise", "seed")),
     )
     params = (
-        grouping_param(["layer"], ["layer", "batch"]),
-        compression_param(["tanh"], ["tanh", "log", "root"]),
+        grouping_param(["layer"], ["layer", "batch"], medium=["layer", "batch"]),
+        compression_param(["tanh"], ["tanh", "log", "root"], medium=["tanh", "log"]),
         Param("lams", [2.0], [1.0, 2.0], exclusive_minimum=0.0, help="compression strengths"),
-        Param("n_train", 600, 2000, minimum=50, tiny=150, help="training samples"),
+        Param("n_train", 600, 2000, minimum=50, tiny=150, medium=1000, help="training samples"),
         Param("n_test", 4000, 4000, minimum=100, tiny=500, help="test samples (for the generalization gap)"),
-        Param("width", 6, 8, minimum=2, tiny=4, help="hidden width = representation dims of Z_l"),
-        Param("steps", 150, 400, minimum=1, tiny=20, help="full-batch training steps"),
+        Param("width", 6, 8, minimum=2, tiny=4, medium=8, help="hidden width = representation dims of Z_l"),
+        Param("steps", 150, 400, minimum=1, tiny=20, medium=400, help="full-batch training steps"),
         Param("lr", 0.01, 0.01, exclusive_minimum=0.0, help="learning rate"),
         *task_params(),
-        Param("noise_std", [0.5, 1.0], [0.3, 0.5, 1.0], exclusive_minimum=0.0, help="channel noise s"),
+        Param("noise_std", [0.5, 1.0], [0.5, 1.0, 2.0], exclusive_minimum=0.0, help="channel noise s",
+              medium=[1.0, 2.0]),
         Param("weight_noise_std", [0.1, 1.0], [0.1, 1.0], exclusive_minimum=0.0,
               help="sigma_w of the noisy-weights channel bounding I(phi;S)"),
         Param("require_plateau", False, medium=True, help="precondition: every training loss on a plateau"),
@@ -326,7 +327,8 @@ class TighterGeneralizationBound(Claim):
               help="I(X;Z_l|Y): the mixture (noisy-channel) estimator, or the estimators package's default "
                    "(auto: about 3 s CPU per term)"),
         *mc_budget_params(halfwidth=0.05, n_mc=800, max_n_mc=4000, what="each CMI term"),
-        Param("max_seeds", 3, 8, minimum=1, tiny=2, help="seed budget: the claim extends its seeds up to this"),
+        Param("max_seeds", 3, 8, minimum=1, tiny=2, medium=8,
+              help="seed budget: the claim extends its seeds up to this"),
     )
 
     worker = staticmethod(bound_worker)
