@@ -291,7 +291,7 @@ class Standardization(Claim):
                 lim = (1.0,)
             elif comp.identity_lam is not None:
                 lim = (comp.identity_lam,) + tuple(comp.identity_lam + float(o) for o in sorted(p["root_lam_offsets"]))
-            elif comp.identity_limit.replace(" ", "") == "lam->0":
+            elif comp.identity_as_lam_to_0:
                 lim = tuple(sorted(float(v) for v in p["limit_lams"]))
             else:
                 continue

@@ -53,7 +53,7 @@ def lying_compression():
     saved = dict(COMPRESSIONS)
     register_compression(Compression(name="liar", fn=lambda u, lam: u, deriv=lambda u, lam: torch.ones_like(u),
                                      bound=lambda lam: 1.0 / lam, max_slope=lambda lam: 1.0,
-                                     identity_limit="lam -> 0"))
+                                     identity_limit="lam -> 0", identity_as_lam_to_0=True))
     yield "liar"
     COMPRESSIONS.clear()
     COMPRESSIONS.update(saved)
