@@ -245,7 +245,8 @@ class NuisanceSuppression(Claim):
                       "Holm over every evidence check for refutations",
     }
     axes = ("grouping", "compression", "lam", "noise")
-    condition = "per grouping, compression, lambda and channel noise s (noise 0: the noise-free output)"
+    condition = ("grouping and channel noise s: s sets the resolution at which the information about the nuisance is "
+                 "counted (noise 0: the noise-free output)")
     primary_part = "nuisance information"
     series = (
         SeriesSpec("kurtosis", ("grouping", "compression", "lam", "seed")),

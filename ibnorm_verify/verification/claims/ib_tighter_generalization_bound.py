@@ -291,8 +291,8 @@ class TighterGeneralizationBound(Claim):
         "statistics": "paired per seed, Student-t 95% CI over seeds (the unit); Holm over every evidence check",
     }
     axes = ("grouping", "compression", "lam", "noise", "weight_noise")
-    condition = ("representation term per grouping, compression, lambda, s; the full bound also per sigma_w "
-                 "(its model-complexity term grows as 1/sigma_w^2)")
+    condition = ("sigma_w: the full bound adds P_l / (2 sigma_w^2) (how far the weights moved), which can outweigh a "
+                 "smaller representation term; the representation term itself per grouping, compression, lambda, s")
     primary_part = "full bound"
     series = (
         SeriesSpec("train_err", ("grouping", "compression", "lam", "seed")),

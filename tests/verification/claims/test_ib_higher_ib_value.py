@@ -113,3 +113,9 @@ def test_lambda_below_one_is_rejected():
     with pytest.raises(ValueError):
         mod.CLAIM.resolve_params("quick", {"lams": "0.5"})
     assert np.isfinite(mod.CLAIM.resolve_params("full")["mc_halfwidth"])
+
+
+def test_crossover_beta_is_reported():
+    ev = _evidence(_records(0.02, 1.7))
+    star = ev.measured["IB-BN(log, lam=1), s=0.3, mixture: beta* (IB unchanged)"]
+    assert star["beta_star"] == pytest.approx(0.02 / 1.7, rel=1e-6) and star["reading"] == "rises for beta < beta*"
