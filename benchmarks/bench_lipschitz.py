@@ -1,68 +1,125 @@
-"""Speed of estimate_lipschitz (lower + upper, wrt inputs) on LayerNorm MLPs (benchmark only).
+"""Gaps and speed of estimate_lipschitz on normalized nets and on arbitrary models (benchmark only, not a test).
 
-Target from issue 3: depth 32, width 512, LayerNorm after every layer, 256 inputs, < 30 s on 2 CPU
-cores. Also reports the growth with depth and width, and, as a same-run baseline, the cost of one
-plain forward pass and of the dense Jacobian route (torch.func.jacrev + svdvals at every input) where
-that is affordable.
+Sections (``--sections``, all by default):
 
-Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--repeats 3] [--quick]``
+* ``ln``: depth-16 width-128 ReLU + LayerNorm nets (``build_network``, gain 1.5, orthogonal and Gaussian
+  init, several seeds) over l2 balls of radius 0.1 x (input rms) around 8 inputs, and at the inputs
+  (r = 0): certified upper, attained lower, upper/lower, time.
+* ``mlp``: a plain ``nn.Sequential`` MLP (float32, Linear-ReLU-Linear-GELU-Linear), at the inputs, over balls
+  and globally: bounds and time.
+* ``resnet18``: torchvision's ``resnet18`` (random init, eval mode, 32x32 inputs): bounds and time. PyPI's
+  torchvision does not import beside the CPU torch of the project's .venv; run this section in a venv that
+  has both (e.g. ``/work/venv-tv`` with torch 2.14.1 + torchvision 0.29.1) with the project on PYTHONPATH:
+
+      PYTHONPATH=.:layer /work/venv-tv/bin/python benchmarks/bench_lipschitz.py --sections resnet18
+
+Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--sections ln,mlp] [--seeds 3] [--out FILE.csv]``
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+import os
 import platform
 import statistics
 import time
 
 import torch
+from torch import nn
 
 from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
 from ibnorm_verify.verification.models import build_network
 
 
-def _time(fn, repeats):
-    ts = []
-    out = None
-    for _ in range(repeats):
+def _row(section, case, est, t, **extra):
+    return {"section": section, "case": case, "lower": est.lower, "upper": est.upper,
+            "upper_over_lower": est.upper / est.lower if est.lower > 0 else math.nan, "seconds": t,
+            "reason": est.upper_reason, **{k: v for k, v in extra.items()}}
+
+
+def ln_section(seeds: int) -> list[dict]:
+    rows = []
+    for init in ("orthogonal", "gaussian"):
+        for seed in range(seeds):
+            net = build_network(depth=16, width=128, gain=1.5, norm="ln", activation="relu", init=init, seed=seed)
+            x = torch.randn(8, 128, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            rms = float(x.pow(2).mean().sqrt())
+            for r in (0.0, 0.1 * rms):
+                t0 = time.perf_counter()
+                e = estimate_lipschitz(net, x, radius=r, seed=seed)
+                rows.append(_row("ln", f"depth16 width128 relu+LN {init} seed={seed} r={r:.3g}", e,
+                                 time.perf_counter() - t0, init=init, seed=seed, radius=r,
+                                 dense=e.details["certificates"].get("dense"),
+                                 compositional=e.details["certificates"].get("compositional")))
+                print(rows[-1], flush=True)
+    return rows
+
+
+def mlp_section() -> list[dict]:
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 10)).eval()
+    x = torch.randn(16, 32)
+    rows = []
+    for r in (0.0, 0.5, math.inf):
         t0 = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), out
+        e = estimate_lipschitz(mlp, x, radius=r)
+        rows.append(_row("mlp", f"nn.Sequential 32-64-64-10 float32 r={r:g}", e, time.perf_counter() - t0, radius=r))
+        print(rows[-1], flush=True)
+    return rows
 
 
-def bench(depth, width, n, repeats, dtype="float32", dense=False):
-    net = build_network(depth=depth, width=width, gain=1.5, norm="ln", activation="relu", seed=0, dtype=dtype)
-    x = torch.randn(n, width, dtype=getattr(torch, dtype), generator=torch.Generator().manual_seed(0))
-    t_fwd, _ = _time(lambda: net(x), repeats)
-    t, est = _time(lambda: estimate_lipschitz(net, x), repeats)
-    row = {"depth": depth, "width": width, "n": n, "dtype": dtype, "t_total_s": t,
-           "t_lower_s": est.details["t_lower_s"], "t_upper_s": est.details["t_upper_s"],
-           "iters": est.details["power_iterations"], "lower": est.lower, "upper": est.upper, "gap": est.gap,
-           "t_forward_s": t_fwd}
-    if dense:
-        def jac_route():
-            j = torch.func.vmap(torch.func.jacrev(lambda v: net(v.unsqueeze(0)).squeeze(0)))(x)
-            return torch.linalg.matrix_norm(j, 2).max()
-        row["t_dense_jacobian_s"], _ = _time(jac_route, 1)
-    return row
+def resnet18_section() -> list[dict]:
+    try:
+        from torchvision.models import resnet18
+    except Exception as e:  # noqa: BLE001
+        print(f"resnet18 section skipped: torchvision does not import here ({type(e).__name__}: {e})")
+        return []
+    torch.manual_seed(0)
+    m = resnet18(num_classes=10).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for r in (0.0, 0.1):
+        t0 = time.perf_counter()
+        e = estimate_lipschitz(m, x, radius=r, power_iters=10, ascent_steps=5, restarts=2, ascent_starts=1)
+        rows.append(_row("resnet18", f"torchvision resnet18 32x32 r={r:g}", e, time.perf_counter() - t0, radius=r,
+                         t_lower=e.details["t_lower_s"], t_upper=e.details["t_upper_s"],
+                         torch_version=torch.__version__))
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="only the target configuration")
+    ap.add_argument("--sections", default="ln,mlp,resnet18")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={torch.get_num_threads()}")
-    configs = [(32, 512, 256, True)]
-    if not args.quick:
-        configs += [(8, 512, 256, False), (16, 512, 256, False), (32, 128, 256, True), (32, 256, 256, False)]
-    print("depth width n dtype median_total_s lower_s upper_s iters gap forward_s dense_jacobian_s")
-    for depth, width, n, dense in configs:
-        r = bench(depth, width, n, args.repeats, dense=dense and width <= 128)
-        print(r["depth"], r["width"], r["n"], r["dtype"], f"{r['t_total_s']:.2f}", f"{r['t_lower_s']:.2f}",
-              f"{r['t_upper_s']:.2f}", r["iters"], f"{r['gap']:.3g}", f"{r['t_forward_s']:.4f}",
-              f"{r.get('t_dense_jacobian_s', float('nan')):.2f}", flush=True)
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    print(f"torch {torch.__version__}, {platform.machine()}, threads={torch.get_num_threads()}, "
+          f"load average {os.getloadavg()}", flush=True)
+    rows = []
+    secs = args.sections.split(",")
+    if "ln" in secs:
+        rows += ln_section(args.seeds)
+    if "mlp" in secs:
+        rows += mlp_section()
+    if "resnet18" in secs:
+        rows += resnet18_section()
+    if args.out and rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with open(args.out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+    ln = [r for r in rows if r["section"] == "ln" and r["radius"] > 0]
+    if ln:
+        for init in ("orthogonal", "gaussian"):
+            sel = [r["upper_over_lower"] for r in ln if r["init"] == init]
+            if sel:
+                print(f"LN depth16 width128, r = 0.1 rms, {init}: median upper/lower {statistics.median(sel):.3g}, "
+                      f"max {max(sel):.3g} (n={len(sel)})")
+    print(f"load average at the end {os.getloadavg()}")
     return 0
 
 

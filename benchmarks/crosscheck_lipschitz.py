@@ -91,8 +91,9 @@ def global_part(args, writer) -> list[dict]:
     from eclipse_nn import ECLipsE, ECLipsE_Fast
 
     rows = []
-    for depth in args.depths:
-        for width in args.widths:
+    # widths ascending (the SDP references run at the smallest), depths descending (depth 16 first)
+    for width in sorted(args.widths):
+        for depth in sorted(args.depths, reverse=True):
             for act in args.acts:
                 for init in args.inits:
                     for seed in range(args.seeds):
@@ -115,7 +116,7 @@ def global_part(args, writer) -> list[dict]:
                                    float(torch.linalg.matrix_norm(w, 2)) for w in weights),
                                "eclipse_sdp": math.nan, "eclipse_sdp_status": "not run", "t_eclipse_sdp_s": math.nan,
                                "lipsdp_neuron_clarabel": math.nan, "lipsdp_status": "not run", "t_lipsdp_s": math.nan}
-                        if width <= args.sdp_width and depth >= 2:
+                        if width <= args.sdp_width and 2 <= depth <= args.sdp_max_depth:
                             t0 = time.perf_counter()
                             try:
                                 val, code = _quiet(ECLipsE, weights, [0.0] * (depth - 1), [1.0] * (depth - 1))
@@ -245,6 +246,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gain", type=float, default=1.5)
     ap.add_argument("--iters", type=int, default=30, help="multiplier-descent iterations (cert_iters)")
     ap.add_argument("--sdp-width", type=int, default=16)
+    ap.add_argument("--sdp-max-depth", type=int, default=16)
     ap.add_argument("--radii", type=float, nargs="+", default=[1e-4, 0.01, 0.1, 0.5, 2.0])
     args = ap.parse_args(argv)
     try:

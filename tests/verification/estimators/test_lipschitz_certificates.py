@@ -60,7 +60,7 @@ def test_global_bound_starts_at_eclipse_fast_and_only_improves(act, depth):
     ref = _eclipse_fast([b.layer.weight.detach() for b in net])
     x = torch.randn(3, 10, dtype=F64)
     e = estimate_lipschitz(net, x, radius=math.inf, cert_iters=15, ascent_steps=5, restarts=2)
-    assert e.details["certificates"]["dense_default_multipliers"] == pytest.approx(ref, rel=3e-9)  # + 1e-9 margin
+    assert e.details["certificates"]["dense_eclipse_fast_multipliers"] == pytest.approx(ref, rel=3e-9)  # + 1e-9 margin
     assert e.upper <= ref * (1 + 1e-8)
     if depth > 2:
         assert e.upper < 0.95 * ref

@@ -61,6 +61,7 @@ class Step:
     out_index: Tensor                # (K,) coordinates of v that carry a group's delta
     out_group: Tensor                # (K,)
     dv: int
+    default_d: Tensor | None = None  # (n_groups,) gain-aware closed-form multipliers 1/mu_g (see _default_d)
 
 
 class _Infinite(Exception):
@@ -83,6 +84,7 @@ class DenseCertificate:
         else:
             self.reason = ""
         self._jac: dict[tuple[int, torch.dtype], list[Tensor]] = {}
+        self.last_phi: dict[int, float] = {}
         self._windows: dict[int, list[Tensor]] = {}
 
     def _max_state(self) -> int:
@@ -105,7 +107,7 @@ class DenseCertificate:
         return self._jac[key]
 
     # ------------------------------------------------------------------------------ propagation
-    def run(self, plan: dict[int, Step] | None, params: dict | None, dtype: torch.dtype = torch.float64,
+    def run(self, plan: dict[int, Step] | None, params: dict | str | None, dtype: torch.dtype = torch.float64,
             centers: list[Tensor] | None = None, radius: float = 0.0) -> tuple[Tensor, dict[int, Step]]:
         """lambda_max(P_out) (a 0-dim tensor, differentiable in ``params``) and the plan used.
 
@@ -135,7 +137,8 @@ class DenseCertificate:
             elif op.kind in ("elementwise", "standardize", "maxpool"):
                 if build:
                     plan[i] = self._build_step(i, P, sl, centers, radius)
-                P = self._apply(plan[i], P, sl, None if params is None else params.get(i), dtype)
+                prm = params if isinstance(params, str) or params is None else params.get(i)
+                P = self._apply(plan[i], P, sl, prm, dtype)
             else:  # pragma: no cover - unsupported ops are excluded by self.ok
                 raise _Infinite(op.kind)
             sl[i] = (P.shape[0] - self.dims[i], P.shape[0])
@@ -168,14 +171,22 @@ class DenseCertificate:
             PH = Pz[:, st.rows] * eps                        # P H^T (D, R)
             S = PH[s0:s1][st.rows] * eps.unsqueeze(1)        # H P H^T (R, R)
             S = 0.5 * (S + S.T)
-            theta = prm["theta"] if prm is not None else torch.zeros(st.n_groups, dtype=dtype)
-            phi = prm["phi"] if prm is not None else torch.zeros((), dtype=dtype)
-            d = torch.exp(theta.to(dtype))[st.row_group]
+            floor = 1e-12 * float(torch.diagonal(P).abs().max().detach().clamp_min(1e-300))
+            if isinstance(prm, dict):
+                theta, phi = prm["theta"].to(dtype), prm["phi"].to(dtype)
+            elif prm == "uniform":          # ECLipsE-Fast: 1/mu = 2 lambda_max(H P H^T) for every group
+                theta, phi = torch.zeros(st.n_groups, dtype=dtype), torch.zeros((), dtype=dtype)
+            else:                           # gain-aware closed form: 1/mu_g = d_g, scaled up until feasible
+                theta, phi = torch.log(st.default_d.to(dtype).clamp_min(1e-300)), None
+            d = torch.exp(theta)[st.row_group]
             ds = torch.rsqrt(d)
             kappa = torch.linalg.eigvalsh(ds.unsqueeze(1) * S * ds.unsqueeze(0))[-1]
-            floor = 1e-12 * float(torch.diagonal(P).abs().max().detach().clamp_min(1e-300))
             kappa = torch.clamp(kappa, min=floor)
-            mg = torch.exp(theta.to(dtype)) * kappa * (1 + torch.exp(phi.to(dtype).clamp(-9.0, 9.0)))
+            if phi is None:
+                c = max(1.0, 1.05 * float(kappa))
+                phi = torch.tensor(math.log(max(c / float(kappa) - 1.0, 1e-4)), dtype=dtype)
+                self.last_phi[st.op] = float(phi)
+            mg = torch.exp(theta) * kappa * (1 + torch.exp(phi.clamp(-9.0, 9.0)))
             mr = mg[st.row_group]
             chol, info = torch.linalg.cholesky_ex(torch.diag(mr) - S)
             if int(info) != 0:
@@ -222,7 +233,7 @@ class DenseCertificate:
             mid, half = 0.5 * (a + b), 0.5 * (b - a)
             unc = torch.nonzero((half > 0) & (var > 0)).flatten()
             return Step(i, p, mid, None, unc, half[unc], torch.arange(unc.numel()), unc.numel(), unc,
-                        torch.arange(unc.numel()), dz)
+                        torch.arange(unc.numel()), dz, _default_d(half[unc], mid[unc].abs(), var[unc]))
         if op.kind == "standardize":
             m = op.m
             G = dz // m
@@ -242,7 +253,10 @@ class DenseCertificate:
             live = torch.nonzero(eps_g > 0).flatten()
             rows = (live.unsqueeze(1) * m + torch.arange(m)).reshape(-1)
             grp = torch.arange(live.numel()).repeat_interleave(m)
-            return Step(i, p, None, dense, rows, eps_g[live].repeat_interleave(m), grp, live.numel(), rows, grp, dz)
+            gain = torch.where(use_j, 1.0 / op.group_stats(c)[1], torch.zeros_like(lip))
+            lam_g = torch.linalg.eigvalsh(0.5 * (blocks + blocks.transpose(1, 2)))[:, -1].clamp_min(0)
+            return Step(i, p, None, dense, rows, eps_g[live].repeat_interleave(m), grp, live.numel(), rows, grp, dz,
+                        _default_d(eps_g[live], gain[live], lam_g[live]))
         if op.kind == "maxpool":
             if i not in self._windows:
                 self._windows[i] = op.windows(self.graph.shapes[p])
@@ -262,8 +276,11 @@ class DenseCertificate:
                     outs.append(o)
             rows_t = torch.cat(rows) if rows else empty
             grp_t = torch.cat(grp) if grp else empty
+            lam_w = torch.tensor([float(var[w].sum()) for w in rows], dtype=torch.float64)
             return Step(i, p, None, G0, rows_t, torch.ones(rows_t.numel(), dtype=torch.float64), grp_t, len(outs),
-                        torch.tensor(outs, dtype=torch.long), torch.arange(len(outs)), dv)
+                        torch.tensor(outs, dtype=torch.long), torch.arange(len(outs)), dv,
+                        _default_d(torch.ones(len(outs), dtype=torch.float64), torch.zeros(len(outs), dtype=torch.float64),
+                                   lam_w))
         raise _Infinite(op.kind)  # pragma: no cover
 
     # ------------------------------------------------------------------------------ certificates
@@ -271,30 +288,68 @@ class DenseCertificate:
                 time_limit: float | None = None, optimize: bool = True) -> dict:
         """Certificate for one region: {'bound', 'bound_default', 'iters', 'plan', 'seconds'} (bound inf on failure)."""
         t0 = time.perf_counter()
-        try:
-            with torch.no_grad():
-                lam0, plan = self.run(None, None, torch.float64, centers, radius)
-        except _Infinite as e:
-            return {"bound": math.inf, "bound_default": math.inf, "iters": 0, "plan": None, "reason": str(e),
+        cands = []
+        reason = ""
+        for mode in (None, "uniform"):      # plans built with the gain-aware and the ECLipsE-Fast closed forms
+            try:
+                with torch.no_grad():
+                    lam0, plan = self.run(None, mode, torch.float64, centers, radius)
+                cands.append(self._evaluate(plan, float(lam0), mode))
+            except (_Infinite, RuntimeError) as e:
+                reason = reason or str(e)[:200]
+        if not cands:
+            return {"bound": math.inf, "bound_default": math.inf, "iters": 0, "plan": None, "reason": reason,
                     "seconds": time.perf_counter() - t0}
-        b0 = math.sqrt(max(float(lam0), 0.0))
-        if any(st.n_groups for st in plan.values()):
-            b0 *= 1 + 1e-9          # rounding margin of the Cholesky solves (exact linear steps need none)
-        out = {"bound": b0, "bound_default": b0, "iters": 0, "plan": plan, "reason": "",
-               "seconds": 0.0}
-        if optimize and iters > 0 and any(st.n_groups for st in plan.values()):
-            best, its = self.optimize(plan, iters=iters, lr=lr, time_limit=time_limit)
-            out["bound"] = min(b0, best)
+        out = min(cands, key=lambda c: c["bound"])
+        out["bound_eclipse_fast"] = min(c["bound_eclipse_fast"] for c in cands)
+        plan = out["plan"]
+        uncertain = any(st.n_groups for st in plan.values())
+        if optimize and iters > 0 and uncertain:
+            best, its = self.optimize(plan, iters=iters, lr=lr, time_limit=time_limit, start=out["start"])
+            out["bound"] = min(out["bound"], best)
             out["iters"] = its
         out["seconds"] = time.perf_counter() - t0
         return out
 
-    def optimize(self, plan: dict[int, Step], iters: int, lr: float, time_limit: float | None) -> tuple[float, int]:
-        """Adam on the log-multipliers; returns (best float64-verified bound, iterations)."""
+    def _evaluate(self, plan: dict[int, Step], lam_built: float, mode) -> dict:
+        """Both closed forms on a plan: the gain-aware one and ECLipsE-Fast's (uniform)."""
+        uncertain = any(st.n_groups for st in plan.values())
+        vals = {}
+        for m in (None, "uniform"):
+            if m == mode:
+                lam = lam_built
+            else:
+                try:
+                    with torch.no_grad():
+                        lam = float(self.run(plan, {i: m for i in plan} if m else None, torch.float64)[0])
+                except (_Infinite, RuntimeError):
+                    lam = math.inf
+            b = math.sqrt(max(lam, 0.0)) if math.isfinite(lam) else math.inf
+            vals[m] = b * (1 + 1e-9) if uncertain else b   # rounding margin of the Cholesky solves
+        best = min(vals.values())
+        return {"bound": best, "bound_default": best, "bound_eclipse_fast": vals["uniform"],
+                "bound_gain_aware": vals[None], "iters": 0, "plan": plan, "reason": "", "seconds": 0.0,
+                "start": "gain-aware" if vals[None] <= vals["uniform"] else "uniform"}
+
+    def optimize(self, plan: dict[int, Step], iters: int, lr: float, time_limit: float | None,
+                 start: str = "gain-aware") -> tuple[float, int]:
+        """Adam on the log-multipliers from the ``start`` closed form ("gain-aware" or "uniform"), returns
+        (best float64-verified bound, iterations)."""
         dtype = torch.float64 if self.max_state <= 384 else torch.float32
-        params = {i: {"theta": torch.zeros(st.n_groups, dtype=dtype, requires_grad=True),
-                      "phi": torch.zeros((), dtype=dtype, requires_grad=True)}
-                  for i, st in plan.items() if st.n_groups}
+        if start == "gain-aware":
+            self.last_phi = {}
+            with torch.no_grad():
+                self.run(plan, None, torch.float64)          # records the feasibility scale phi of each step
+        params = {}
+        for i, st in plan.items():
+            if not st.n_groups:
+                continue
+            if start == "gain-aware":
+                th = torch.log(st.default_d.clamp_min(1e-300)).to(dtype)
+                ph = torch.tensor(self.last_phi.get(i, 0.0), dtype=dtype)
+            else:
+                th, ph = torch.zeros(st.n_groups, dtype=dtype), torch.zeros((), dtype=dtype)
+            params[i] = {"theta": th.clone().requires_grad_(True), "phi": ph.clone().requires_grad_(True)}
         leaves = [t for p in params.values() for t in p.values()]
         opt = torch.optim.Adam(leaves, lr=lr)
         best_val, best = math.inf, None
@@ -330,6 +385,18 @@ class DenseCertificate:
         except (_Infinite, RuntimeError):
             return math.inf, its
         return math.sqrt(max(float(lam), 0.0)) * (1 + 1e-9), its
+
+
+def _default_d(eps: Tensor, gain: Tensor, lam: Tensor) -> Tensor:
+    """Gain-aware closed-form multipliers 1/mu_g = eps_g lam_g (eps_g + gain_g) (gain 0: 2 eps_g^2 lam_g).
+
+    For one group with v = g z + delta, |delta| <= eps |z|, var(z) = lam, the choice 1/mu = eps^2 lam t gives
+    the output bound lam (g^2 (1 + 1/(t - 1)) + eps^2 t), minimized at t = 1 + g/eps, where it equals
+    lam (g + eps)^2: the triangle inequality, instead of ECLipsE-Fast's t = 2, which doubles lam g^2 when eps
+    is small (a nearly fixed ReLU, a normalizer over a small ball). Floors keep it positive.
+    """
+    t = torch.where(gain > 0, 1.0 + gain / eps.clamp_min(1e-300), torch.full_like(eps, 2.0))
+    return (eps.pow(2) * lam.clamp_min(1e-300) * t).clamp_min(1e-300)
 
 
 def _append(P: Tensor, cross: Tensor, vv: Tensor) -> Tensor:

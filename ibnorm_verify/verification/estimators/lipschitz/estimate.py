@@ -186,6 +186,7 @@ def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: f
         up_d, dinfo = _dense_bounds(dense, graph, values, radius, cert_iters, cert_time, optimize_inputs)
         det["certificates"]["dense"] = float(up_d.max())
         det["certificates"]["dense_default_multipliers"] = dinfo["default_max"]
+        det["certificates"]["dense_eclipse_fast_multipliers"] = dinfo["eclipse_fast_max"]
         det["dense"] = dinfo
         up = torch.minimum(up, up_d)
         if bool(torch.isfinite(up).all()):
@@ -209,19 +210,20 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
         res.append(dense.certify(centers, radius, optimize=False))
     bounds = torch.tensor([r["bound"] for r in res], dtype=torch.float64)
     default_max = float(bounds.max())
+    fast_max = max(r.get("bound_eclipse_fast", r["bound"]) for r in res)
     optimized: list[int] = []
     while len(optimized) < optimize_inputs and iters > 0:
         k = int(bounds.argmax())          # the worst ball decides the upper bound: improve it first
         plan = res[k]["plan"]
         if k in optimized or plan is None or not any(st.n_groups for st in plan.values()):
             break
-        best, _ = dense.optimize(plan, iters, 0.15, time_limit)
+        best, _ = dense.optimize(plan, iters, 0.15, time_limit, start=res[k].get("start", "gain-aware"))
         bounds[k] = min(float(bounds[k]), best)
         optimized.append(k)
     reasons = [r["reason"] for r in res if r["reason"]]
     if per == 1:
         bounds = bounds.expand(n).clone()
-    info = {"default_max": default_max, "optimized_inputs": optimized, "seconds": time.perf_counter() - t0,
+    info = {"default_max": default_max, "eclipse_fast_max": fast_max, "optimized_inputs": optimized, "seconds": time.perf_counter() - t0,
             "reason": "; ".join(dict.fromkeys(reasons))}
     return bounds, info
 
