@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ibnorm_verify.verification.claims import _ib_estimators as ib_estimators
+from ibnorm_verify.verification.claims import _ib_validation as ib_validation
 from ibnorm_verify.verification.claims import cap_local_generalization_bound as local_bound
 from ibnorm_verify.verification.claims import cap_loss_smoothness as smoothness
 from ibnorm_verify.verification.claims import cap_norm_jacobian as norm_jacobian
@@ -52,7 +53,7 @@ def synthetic_evidence() -> dict:
 _IB_VARIANTS = (("identity", 1.0), ("tanh", 1.0), ("tanh", 2.0), ("log", 1.0), ("log", 2.0))
 _IB_VALIDATION = [ValidationRow(est, f"normal-1x1-{rho}", -0.5 * math.log(1 - rho ** 2),
                                 -0.5 * math.log(1 - rho ** 2) + 0.01, True, "|error| <= 0.1 nats", family="normal")
-                  for rho in (0.3, 0.6, 0.9) for est in (ib_estimators.KSG, ib_estimators.MIXED_KSG, ib_estimators.MIXTURE)]
+                  for rho in (0.3, 0.6, 0.9) for est in (ib_validation.KSG, ib_validation.MIXED_KSG, ib_estimators.MIXTURE)]
 
 
 def _nuisance_evidence(rng) -> Evidence:

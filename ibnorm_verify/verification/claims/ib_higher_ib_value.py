@@ -32,18 +32,7 @@ from ..evidence import Series, ValidationRow
 from ..models.architectures import Normalizer
 from ..runtime import single_threaded
 from ._extend import run_extending
-from ._ib_estimators import (
-    AUTO,
-    KSG,
-    MIXED_KSG,
-    MIXTURE,
-    ValidationItem,
-    auto_mi,
-    estimator_preconditions,
-    mc_budget_params,
-    paired_mixture_mi,
-    run_validation,
-)
+from ._ib_estimators import AUTO, MIXTURE, auto_mi, mc_budget_params, paired_mixture_mi
 from ._ib_setup import (
     PAPER,
     baseline_of,
@@ -59,6 +48,7 @@ from ._ib_setup import (
     variant,
     variant_grid,
 )
+from ._ib_validation import KSG, MIXED_KSG, ValidationItem, estimator_preconditions, run_validation
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["IBItem", "ib_worker", "analyze_ib_value", "HigherIBValue", "CLAIM", "ESTIMATORS"]

@@ -33,16 +33,7 @@ from ..evidence import Series, ValidationRow
 from ..models.architectures import Normalizer
 from ..runtime import single_threaded
 from ._extend import run_extending
-from ._ib_estimators import (
-    MIXTURE,
-    ValidationItem,
-    auto_mi,
-    marginal_entropy,
-    mc_budget_params,
-    paired_mixture_mi,
-    run_validation,
-    validation_preconditions,
-)
+from ._ib_estimators import MIXTURE, auto_mi, marginal_entropy, mc_budget_params, paired_mixture_mi
 from ._ib_setup import (
     PAPER,
     baseline_of,
@@ -58,6 +49,7 @@ from ._ib_setup import (
     variant,
     variant_grid,
 )
+from ._ib_validation import ValidationItem, run_validation, validation_preconditions
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["NuisanceItem", "nuisance_worker", "analyze_nuisance", "NuisanceSuppression", "CLAIM"]

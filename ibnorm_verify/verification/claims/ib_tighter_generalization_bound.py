@@ -38,17 +38,7 @@ from ..runtime import derive_seed, single_threaded
 from ..training.data import ImageData
 from ..training.trainer import TrainConfig, evaluate, normalizer_modules, seeded_init, train
 from ._extend import run_extending
-from ._ib_estimators import (
-    AUTO,
-    MIXTURE,
-    ValidationItem,
-    auto_mi,
-    estimator_preconditions,
-    gaussian_cmi_bound,
-    mc_budget_params,
-    mixture_mi,
-    run_validation,
-)
+from ._ib_estimators import AUTO, MIXTURE, auto_mi, gaussian_cmi_bound, mc_budget_params, mixture_mi
 from ._ib_setup import (
     PAPER,
     channel_noise,
@@ -62,6 +52,7 @@ from ._ib_setup import (
     variant,
     variant_grid,
 )
+from ._ib_validation import ValidationItem, estimator_preconditions, run_validation
 from ._training_runs import plateau_check, plateau_drop
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ibnorm_verify.verification.claims import ib_higher_ib_value as mod
-from ibnorm_verify.verification.claims._ib_estimators import KSG, MIXED_KSG, MIXTURE
+from ibnorm_verify.verification.claims._ib_estimators import MIXTURE
+from ibnorm_verify.verification.claims._ib_validation import KSG, MIXED_KSG
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.evidence import ValidationRow, Verdict
 from ibnorm_verify.verification.stats import mean_se_ci
