@@ -15,7 +15,6 @@ from ibnorm_verify.verification.estimators.lipschitz import (
     conv_operator_norm,
     estimate_lipschitz,
     validate,
-    validation_rows,
 )
 from ibnorm_verify.verification.evidence import ValidationRow
 from ibnorm_verify.verification.models import build_network, calibrate_batchnorm
@@ -57,9 +56,6 @@ def test_ground_truth_rows_pass():
     assert rows and all(isinstance(r, ValidationRow) for r in rows)
     assert all(r.passed for r in rows), [(r.case, r.truth, r.lower, r.upper) for r in rows if not r.passed]
     assert {r.family for r in rows} == {"linear chain", "normalizer", "relu 2-D"}
-    legacy = validation_rows(seed=3)
-    assert [d["case"] for d in legacy] == [r.case for r in rows] and all(d["passed"] for d in legacy)
-    assert all(d["exact"] == r.truth for d, r in zip(legacy, rows))
 
 
 def test_validate_catches_a_wrong_bound(monkeypatch):

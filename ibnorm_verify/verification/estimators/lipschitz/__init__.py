@@ -2,8 +2,8 @@
 
 Public API: :func:`estimate_lipschitz` (-> :class:`LipschitzEstimate`), :func:`validate` (ground-truth
 checks as :class:`~ibnorm_verify.verification.evidence.ValidationRow`), the operator norms
-:func:`operator_norm` / :func:`conv_operator_norm`, and ``validation_rows`` (the dict rows the capacity
-claims still read; a thin alias over :func:`validate`).
+:func:`operator_norm` / :func:`conv_operator_norm`. (The former ``validation_rows`` dict rows are gone: the
+claims read :func:`validate`.)
 
 Modules: :mod:`.estimate` (entry point), :mod:`.preconditions` (refusals), :mod:`.lower` (attained
 bounds), :mod:`.graph` and :mod:`.ops` (tracing and the per-op rules), :mod:`.activations` (slope
@@ -13,7 +13,6 @@ global and over balls), :mod:`.compositional` (the per-node certificate for larg
 """
 from .estimate import LipschitzEstimate, estimate_lipschitz
 from .opnorm import conv_operator_norm, operator_norm
-from .validation import validate, validation_rows
+from .validation import validate
 
-__all__ = ["LipschitzEstimate", "estimate_lipschitz", "validate", "validation_rows", "operator_norm",
-           "conv_operator_norm"]
+__all__ = ["LipschitzEstimate", "estimate_lipschitz", "validate", "operator_norm", "conv_operator_norm"]

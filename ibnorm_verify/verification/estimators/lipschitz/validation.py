@@ -30,7 +30,7 @@ from ...evidence import ValidationRow
 from ...models import build_network, calibrate_batchnorm
 from .estimate import estimate_lipschitz
 
-__all__ = ["validate", "validation_rows", "relu_net_2d", "grid_sup_2d"]
+__all__ = ["validate", "relu_net_2d", "grid_sup_2d"]
 
 F64 = torch.float64
 
@@ -132,15 +132,3 @@ def validate(seed: int = 0, width: int = 16, n_inputs: int = 8) -> list[Validati
     """The ground-truth rows (deterministic, cached); fresh copies each call."""
     return [ValidationRow.from_dict(r.to_dict()) for r in _validate_cached(int(seed), int(width), int(n_inputs))]
 
-
-def validation_rows(seed: int = 0, width: int = 16, n_inputs: int = 8) -> list[dict]:
-    """The rows of :func:`validate` as the dicts the capacity claims read (``exact`` = truth).
-
-    Kept for ``verification/claims/capacity.py``, which calls it; new code should use :func:`validate`.
-    """
-    out = []
-    for r in validate(seed, width, n_inputs):
-        out.append({"estimator": r.estimator, "case": r.case, "exact": r.truth, "lower": r.lower, "upper": r.upper,
-                    "rel_err_lower": (r.truth - r.lower) / r.truth, "gap": r.details.get("gap"),
-                    "passed": r.passed})
-    return out
