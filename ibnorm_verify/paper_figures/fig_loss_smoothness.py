@@ -9,6 +9,8 @@ threshold 0, for the gradient norm and the Hessian norm; coloured by that check'
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ibnorm_verify.verification.stats import mean_se_ci
@@ -57,7 +59,10 @@ def make(evidence_by_id, out_dir) -> list:
         for net, ls in (("norm", "-"), ("unnorm", "--")):
             v = norms.sel(**base, quantity=q, net=net).values            # (K, S)
             ok = np.isfinite(v).any(axis=1)
-            axes[0].plot(ks[ok], np.nanmean(v, axis=1)[ok], linestyle=ls, color=style.color(i),
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)          # K values the base cell did not measure
+                m = np.nanmean(v, axis=1)
+            axes[0].plot(ks[ok], m[ok], linestyle=ls, color=style.color(i),
                          marker=style.marker(i), label=f"{QUANTITIES[q]}, {'with' if net == 'norm' else 'without'}")
     style.label_axes(axes[0], "number of normalizers K", "log norm (nats)", f"base: {cell_label(base)}")
     axes[0].legend(fontsize=6.5)
