@@ -37,7 +37,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 figures: $(STAMP)
-	$(BIN)/python -m ibnorm_verify.paper_figures --all --results $(OUT) --out $(OUT)/figures
+	$(BIN)/ibnorm-verify figures --results $(OUT) --out $(OUT)/figures
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
