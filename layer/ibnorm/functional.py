@@ -27,9 +27,13 @@ are never affected. Within the affected group:
 
 * a NaN anywhere gives NaN in every element of the group (every grouping);
 * +-inf in a centered grouping (LN/BN/GN) gives NaN in every element (inf - inf in the mean);
-* +-inf in the RMS grouping: a bounded compression (``tanh``, ``softsign``) maps it to +-1/lam, so the
-  row stays finite; an unbounded one (``identity`` = ``F.rms_norm``, ``log``, ``root``) gives NaN at
-  the infinite element and 0 at the finite ones (z / inf).
+* +-inf in the RMS grouping: with ``order="compress_first"`` a bounded compression (``tanh``,
+  ``softsign``) maps it to +-1/lam, so the row stays finite; an unbounded one (``identity`` =
+  ``F.rms_norm``, ``log``, ``root``), and every compression with ``order="standardize_first"``, gives
+  NaN at the infinite element and 0 at the finite ones (x / inf).
+
+Inputs whose squared deviations overflow the compute dtype (fp32: |x - mean| above ~1e19) are outside
+what any path computes, as for torch's own ops (``F.layer_norm`` returns NaN there).
 
 Validate inputs upstream if that matters (the verification suite does).
 """

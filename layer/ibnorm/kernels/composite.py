@@ -29,7 +29,7 @@ from torch import Tensor
 from .._types import Order, compute_dtype
 from ..compression import Compression
 
-__all__ = ["center", "standardize", "affine", "rowwise", "batch_norm", "group_norm"]
+__all__ = ["center", "rstd", "standardize", "affine", "rowwise", "batch_norm", "group_norm"]
 
 
 def center(x: Tensor, dims: tuple[int, ...]) -> tuple[Tensor, Tensor]:
@@ -40,6 +40,23 @@ def center(x: Tensor, dims: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     return c - m2, m1 + m2
 
 
+def rstd(u: Tensor, dims: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor]:
+    """``(rsqrt(mean(u^2) + eps), mean(u^2))`` over ``dims`` (keepdim), without overflow of ``u^2``: ``u`` is
+    divided by a power of two s >= 1 near its largest magnitude (exact), so
+    ``rsqrt(mean(u^2) + eps) = rsqrt(mean((u/s)^2) + eps/s^2) / s`` is evaluated where the squares are
+    representable (fp32: |u| up to 3e38 instead of 1.8e19). s is 1 for groups of magnitude <= 1 and for
+    non-finite ones (which keep the documented NaN rules), and a constant for autograd (the identity
+    holds for every s). The second value (the mean square itself, for running statistics) may be inf."""
+    if u.numel() == 0:  # amax has no identity: an empty group needs no scaling
+        ms = u.pow(2).mean(dim=dims, keepdim=True)
+        return torch.rsqrt(ms + eps), ms
+    amax = u.detach().abs().amax(dim=dims, keepdim=True)
+    big = torch.isfinite(amax) & (amax > 1)
+    s = torch.where(big, torch.exp2(torch.floor(torch.log2(torch.where(big, amax, 1.0)))), 1.0)
+    ms_s = (u / s).pow(2).mean(dim=dims, keepdim=True)
+    return torch.rsqrt(ms_s + eps / (s * s)) / s, ms_s * (s * s)
+
+
 def standardize(x: Tensor, dims: tuple[int, ...], *, center_: bool, comp: Compression, lam: float, eps: float,
                 order: Order) -> Tensor:
     """The IBNorm standardization (no affine) over ``dims`` of ``x``, in ``x``'s dtype (call it with the
@@ -48,9 +65,9 @@ def standardize(x: Tensor, dims: tuple[int, ...], *, center_: bool, comp: Compre
         u = center(x, dims)[0] if center_ else x
         z = comp.fn(u, lam)
         zc = z - z.mean(dim=dims, keepdim=True) if center_ else z
-        return zc * torch.rsqrt(zc.pow(2).mean(dim=dims, keepdim=True) + eps)
+        return zc * rstd(zc, dims, eps)[0]
     u = center(x, dims)[0] if center_ else x
-    return comp.fn(u * torch.rsqrt(u.pow(2).mean(dim=dims, keepdim=True) + eps), lam)
+    return comp.fn(u * rstd(u, dims, eps)[0], lam)
 
 
 def affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, view: tuple[int, ...] | None = None) -> Tensor:
@@ -104,31 +121,31 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         u = xc - running_mean.to(cd).view(view)
     if order == "standardize_first":
         if use_batch:
-            var = u.pow(2).mean(dim=dims)
+            r, var = rstd(u, dims, eps)
             if update:
                 with torch.no_grad():
                     _update(running_mean, mean)
-                    _update(running_var, var * n / max(n - 1, 1))
+                    _update(running_var, var.view(-1) * n / max(n - 1, 1))
         else:
             assert running_var is not None
-            var = running_var.to(cd)
-        y = comp.fn(u * torch.rsqrt(var.view(view) + eps), lam)
+            r = torch.rsqrt(running_var.to(cd).view(view) + eps)
+        y = comp.fn(u * r, lam)
         return affine(y, weight, bias, view).to(x.dtype)
     z = comp.fn(u, lam)
     if use_batch:
         zmean = z.mean(dim=dims)
         zc = z - zmean.view(view)
-        zvar = zc.pow(2).mean(dim=dims)
+        r, zvar = rstd(zc, dims, eps)
         if update:
             with torch.no_grad():
                 _update(running_mean, mean)
-                _update(running_var, zvar * n / max(n - 1, 1))
+                _update(running_var, zvar.view(-1) * n / max(n - 1, 1))
                 _update(running_zmean, zmean)
     else:
         assert running_var is not None
         zc = z if running_zmean is None else z - running_zmean.to(cd).view(view)
-        zvar = running_var.to(cd)
-    y = zc * torch.rsqrt(zvar.view(view) + eps)
+        r = torch.rsqrt(running_var.to(cd).view(view) + eps)
+    y = zc * r
     return affine(y, weight, bias, view).to(x.dtype)
 
 

@@ -12,7 +12,9 @@ The math is the one stated in :mod:`.spec`; only ``x`` and three per-row statist
   buffers per block, ``dweight`` partial sums per block in the compute dtype, ``dbias`` one column sum.
 
 The centering is two-pass (``a = (x - mean) - mean(x - mean)``, :mod:`.spec`), so that constant rows at
-large offsets center to 0 and long rows do not inherit the rounding of their mean.
+large offsets center to 0 and long rows do not inherit the rounding of their mean. Rows whose squares
+overflow the compute dtype (fp32: |values| above ~1.8e19) are detected from their statistics (one
+comparison per row) and recomputed scaled by a power of two, as the other backends do.
 
 Measured cost: docs/benchmarks/kernels.md.
 """
@@ -101,6 +103,33 @@ def _rms(t: Tensor, n: int) -> Tensor:
     return ms
 
 
+def _overflowed(t: Tensor, r: Tensor) -> Tensor | None:
+    """Indices of the rows of ``t`` (R, N) whose reciprocal standard deviation ``r`` (R, 1) overflowed (0 or
+    NaN although the row is finite: its squares exceed the compute dtype), or None (the common case costs
+    one comparison over R). Rows with an infinite element keep the documented NaN rules."""
+    if t.device.type == "meta":
+        return None
+    cand = ((r == 0) | torch.isnan(r)).view(-1)
+    if not bool(cand.any()):
+        return None
+    idx = cand.nonzero().view(-1)
+    idx = idx[torch.isfinite(t[idx].abs().amax(-1))]
+    return idx if idx.numel() else None
+
+
+def _pow2_scale(rows: Tensor) -> Tensor:
+    """(K, 1) powers of two that bring each row's largest magnitude into [1, 2): exact scalings."""
+    return torch.exp2(-torch.floor(torch.log2(rows.abs().amax(-1, keepdim=True))))
+
+
+def _ln_rescued(t: Tensor, idx: Tensor, n: int, w: Tensor | None, b: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``native_layer_norm`` of the overflowed rows ``idx`` of ``t``, scaled by powers of two (eps, below the
+    fp32 resolution of their variance, dropped): ``(y, mean, rstd)`` of those rows."""
+    c = _pow2_scale(t[idx])
+    y, mean, r = torch.native_layer_norm(t[idx] * c, (n,), w, b, 0.0)
+    return y, mean / c, r * c
+
+
 def _center(xc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(a, mean_hi, mean_lo)``: ``a = (x - mean_hi) - mean_lo``, two-pass (rows of the last dim, keepdim)."""
     hi = xc.mean(-1, keepdim=True)
@@ -130,10 +159,16 @@ def _ln_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: floa
         t, scale, _ = compress(a, comp_id, lam, need_deriv=False)
         z = t.mul_(scale) if scale != 1.0 else t
         y, m2, r = torch.native_layer_norm(z, (n,), w, b, eps)
+        idx = _overflowed(z, r)
+        if idx is not None:
+            y[idx], m2[idx], r[idx] = _ln_rescued(z, idx, n, w, b)
         stats[STAT_MEAN_Z] = m2.view(m)
     else:
         # LayerNorm of the centered a: its own mean is 0 up to rounding, so stats keep (hi, lo)
         s, _m0, r = torch.native_layer_norm(a, (n,), None, None, eps)
+        idx = _overflowed(a, r)
+        if idx is not None:
+            s[idx], _, r[idx] = _ln_rescued(a, idx, n, None, None)
         t, scale, _ = compress(s, comp_id, lam, need_deriv=False)
         y = t.mul_(scale) if scale != 1.0 else t
         _affine_(y, w, b)
@@ -199,10 +234,18 @@ def forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, c
             t, scale, _ = compress(a, comp_id, lam, need_deriv=False)  # z = scale * t
             # yhat = z r = t r_t with r_t = rsqrt(ms(t) + eps / scale^2): no scale^2 (1/lam^2) that could overflow
             r_t = _rms(t, n).add_(eps / (scale * scale)).rsqrt_()
+            idx = _overflowed(t, r_t)
+            if idx is not None:
+                c = _pow2_scale(t[idx])
+                r_t[idx] = _rms(t[idx] * c, n).rsqrt_() * c
             t.mul_(r_t)  # yhat
             r = r_t.div_(scale)  # r of z
         else:
             r = _rms(a, n).add_(eps).rsqrt_()
+            idx = _overflowed(a, r)
+            if idx is not None:
+                c = _pow2_scale(a[idx])
+                r[idx] = _rms(a[idx] * c, n).rsqrt_() * c
             t, scale, _ = compress(a.mul_(r), comp_id, lam, need_deriv=False)
             if scale != 1.0:
                 t.mul_(scale)  # yhat

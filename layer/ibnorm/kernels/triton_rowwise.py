@@ -80,6 +80,17 @@ def _log1p_nonneg(m):
 
 
 @triton.jit
+def _rstd(c, N, eps):
+    """rsqrt(sum(c^2) / N + eps) without overflow of c^2: c is divided by a power of two s >= 1 near its
+    largest magnitude (exact); s = 1 for rows of magnitude <= 1 and for non-finite rows."""
+    amax = tl.max(tl.abs(c), axis=0)
+    big = (amax > 1.0) & (amax < float("inf"))
+    s = tl.where(big, tl.exp2(tl.floor(tl.log2(tl.where(big, amax, 1.0)))), 1.0)
+    cs = c / s
+    return 1.0 / (tl.sqrt(tl.sum(cs * cs, axis=0) / N + eps / s / s) * s)
+
+
+@triton.jit
 def _compress(a, lam, p, delta, COMP: tl.constexpr):
     """``(f(a), f'(a))`` for compression id ``COMP`` (ids: :mod:`.spec`; formulas: :mod:`ibnorm.compression`)."""
     if COMP == _IDENTITY:
@@ -137,11 +148,11 @@ def _fwd_kernel(X, Y, W, B, STATS, stride_x, stride_y, M, N, eps, lam, p, delta,
         else:
             m2 = 0.0
             c = z
-        rstd = 1.0 / tl.sqrt(tl.sum(c * c, axis=0) / N + eps)
+        rstd = _rstd(c, N, eps)
         yh = c * rstd
     else:
         m2 = 0.0
-        rstd = 1.0 / tl.sqrt(tl.sum(a * a, axis=0) / N + eps)
+        rstd = _rstd(a, N, eps)
         yh, _d = _compress(a * rstd, lam, p, delta, COMP)
     if HAS_W:
         yh = yh * tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)

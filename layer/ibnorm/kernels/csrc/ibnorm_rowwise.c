@@ -243,12 +243,13 @@ INLINE double row_sum(const float *v, int64_t n) {
     return s;
 }
 
+/* The square in double: |c| up to FLT_MAX does not overflow (c * c in float would above 1.8e19). */
 INLINE double row_centered_sq(const float *v, float hi, float lo, int64_t n) {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < n; ++j) {
-        float c = (v[j] - hi) - lo;
-        s += (double)(c * c);
+        double c = (double)((v[j] - hi) - lo);
+        s += c * c;
     }
     return s;
 }
