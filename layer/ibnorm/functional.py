@@ -32,9 +32,9 @@ are never affected. Within the affected group:
   ``F.rms_norm``, ``log``, ``root``), and every compression with ``order="standardize_first"``, gives
   NaN at the infinite element and 0 at the finite ones (x / inf).
 
-Large inputs: every path scales its variance against overflow, so fp32 values up to ~3e38 are
-standardized correctly (``F.layer_norm`` returns NaN above ~1e19); only groups whose *sum* overflows the
-compute dtype are out of range.
+Large inputs: every IBNorm path scales its variance against overflow, so fp32 values up to ~3e38 are
+standardized correctly (``F.layer_norm`` returns NaN above ~1e19, and so does the identity compression,
+which is torch's op); only groups whose *sum* overflows the compute dtype are out of range.
 
 Validate inputs upstream if that matters (the verification suite does).
 """
