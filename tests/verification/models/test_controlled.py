@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ibnorm.functional import ib_standardize
-from ibnorm_verify.verification.estimators.lipschitz import conv_operator_norm, operator_norm
 from ibnorm.groupings import spec_of
+from ibnorm_verify.verification.estimators.lipschitz import conv_operator_norm, operator_norm
 from ibnorm_verify.verification.models import (
     Block,
     NetConfig,
