@@ -3,8 +3,8 @@ as :class:`~ibnorm_verify.verification.evidence.ValidationRow` s, and the precon
 
 * ``validate_*``: closed-form cases per estimator: the suite's small tasks, and the Gaussian channel
   I(X; AX + s N) (and a label task) at a claim's own width, n and s;
-* :func:`validated`: every case within max(0.1 nats, 5% of the truth) and the mean |error| / tolerance
-  at most 1/2; :func:`validation_preconditions` (one precondition per estimator, guarding every cell)
+* :func:`validated`: every case within max(0.1 nats, 5% of the truth), and the mean |error| / tolerance
+  over the small tasks at most 1/2; :func:`validation_preconditions` (one precondition per estimator, guarding every cell)
   and :func:`estimator_preconditions` (per estimator group and channel noise s, so that an estimator
   that fails at some s holds only its own cells), which
   :func:`~ibnorm_verify.verification.verdict.decide` turns into "inconclusive" where they fail.
@@ -211,13 +211,15 @@ def validate_entropy(n: int = VALIDATION_N, seed: int = 0) -> list[ValidationRow
 
 
 def validated(rows: Sequence[ValidationRow], estimator: str) -> bool:
-    """Whether ``estimator`` has validation rows and passes them: every case within its tolerance and the
-    mean of |error| / tolerance at most 1/2 (for the small tasks: mean |error| <= 0.05 nats)."""
+    """Whether ``estimator`` has validation rows and passes them: every case within its tolerance, and over
+    the suite's small closed-form tasks (rows without a channel noise) the mean of |error| / tolerance at
+    most 1/2 (mean |error| <= 0.05 nats). A case at a claim's own dims and s is one truth and must pass on
+    its own; it does not enter a mean, so a claim's verdict does not depend on which other s it sweeps."""
     rs = [r for r in rows if r.estimator == estimator]
-    if not rs:
+    if not rs or not all(r.passed and np.isfinite(r.error) for r in rs):
         return False
-    rel = np.array([abs(r.error) / tolerance(r.truth) for r in rs], dtype=float)
-    return bool(np.all(np.isfinite(rel)) and all(r.passed for r in rs) and rel.mean() <= 0.5)
+    small = [abs(r.error) / tolerance(r.truth) for r in rs if r.details.get("noise") is None]
+    return not small or float(np.mean(small)) <= 0.5
 
 
 def validation_preconditions(rows: Sequence[ValidationRow]) -> list[Check]:

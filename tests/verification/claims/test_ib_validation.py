@@ -73,3 +73,12 @@ def test_preconditions_are_scoped_to_the_noise_where_an_estimator_fails():
     _, missing = estimator_preconditions(rows, {"other": ("nope",)}, [1.0])
     assert "no validation rows" in missing[("other", 1.0)].reason
 
+
+
+def test_a_case_at_the_claims_dims_passes_on_its_own():
+    """One truth at a claim's own dims and s must pass on its own tolerance; it does not enter a mean over
+    cases (a verdict must not depend on which other s the claim sweeps)."""
+    at_s = [ValidationRow(MIXTURE, "channel s=0.3", 3.6, 3.5, True, "c", details={"noise": 0.3, "tolerance": 0.18})]
+    assert validated(at_s, MIXTURE)
+    small = [ValidationRow(MIXTURE, f"task {i}", 0.5, 0.58, True, "c") for i in range(3)]     # 0.08 each: mean > 0.05
+    assert not validated(small + at_s, MIXTURE)
