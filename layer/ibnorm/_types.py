@@ -1,8 +1,7 @@
 """The closed vocabularies of :mod:`ibnorm` as ``Literal`` types, and the one compute-dtype rule.
 
 * :data:`Backend`: how the row-wise family (LayerNorm / RMSNorm grouping) is computed (see
-  :mod:`ibnorm.kernels`); :data:`FusedBackend` the three fused implementations behind the
-  ``torch.library`` ops, :data:`ConcreteBackend` what ``"auto"`` resolves to.
+  :mod:`ibnorm.kernels`); :data:`ConcreteBackend` what ``"auto"`` resolves to.
 * :data:`Order`: where the compression sits relative to the standardization (:mod:`ibnorm.functional`).
 * :data:`GroupingName`: which elements share statistics (:mod:`ibnorm.groupings`).
 * :func:`compute_dtype`: every path (composite, torch, C and Triton kernels) computes statistics and
@@ -16,12 +15,11 @@ from typing import Literal, get_args
 
 import torch
 
-__all__ = ["Backend", "ConcreteBackend", "FusedBackend", "Order", "GroupingName", "BACKENDS", "ORDERS",
+__all__ = ["Backend", "ConcreteBackend", "Order", "GroupingName", "BACKENDS", "ORDERS",
            "GROUPING_NAMES", "compute_dtype", "stat_dtype"]
 
 Backend = Literal["auto", "triton", "cpu", "torch", "composite"]
 ConcreteBackend = Literal["triton", "cpu", "torch", "composite"]
-FusedBackend = Literal["triton", "cpu", "torch"]
 Order = Literal["compress_first", "standardize_first"]
 GroupingName = Literal["layer", "rms", "batch", "group", "instance"]
 
