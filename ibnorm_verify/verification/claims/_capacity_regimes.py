@@ -271,8 +271,8 @@ def what_limits(check, slopes_lower=None, slopes_upper=None, threshold: float = 
     intervals of the ends, not the distance between them. Otherwise (and for point estimates) the seed
     count that would decide it if the effect is as estimated (:func:`verdict.replicates_to_decide`).
     """
-    if check.role != "evidence" or check.verdict.value == "supported":
-        return ""
+    if check.role != "evidence" or check.verdict.value != "inconclusive":
+        return ""           # decided on its own (a refutation's Holm-level budget is in the seed-budget note)
     if slopes_lower is not None and slopes_upper is not None:
         lo, hi = float(np.mean(slopes_lower)), float(np.mean(slopes_upper))
         if not (math.isfinite(lo) and math.isfinite(hi)):
