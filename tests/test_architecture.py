@@ -126,16 +126,12 @@ def test_the_graph_sees_the_packages():
     assert "ibnorm.compression" in GRAPH["ibnorm.functional"]
 
 
-# Known violations being removed now (the paper_figures <-> app cycle, and ibnorm.functional <-> kernels);
-# strict: these markers must go as soon as the violations do.
-@pytest.mark.xfail(strict=True, reason="paper_figures.base still imports the app's runner and report")
 def test_floors_only_point_down():
     bad = sorted(upward_imports())
     assert not bad, "upward imports (module -> imported module on a higher floor):\n" + "\n".join(
         f"  {a} -> {b}" for a, b in bad)
 
 
-@pytest.mark.xfail(strict=True, reason="ibnorm.functional <-> ibnorm.kernels; paper_figures <-> app")
 def test_no_import_cycles():
     found = sorted(cycles())
     assert not found, "import cycles:\n" + "\n".join("  " + " <-> ".join(c) for c in found)
