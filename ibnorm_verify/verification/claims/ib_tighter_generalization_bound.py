@@ -318,7 +318,7 @@ class TighterGeneralizationBound(Claim):
               help="I(X;Z_l|Y): the mixture (noisy-channel) estimator, or the estimators package's default "
                    "(auto: about 3 s CPU per term)"),
         *mc_budget_params(halfwidth=0.05, n_mc=800, max_n_mc=4000, what="each CMI term"),
-        Param("max_seeds", 3, 8, minimum=1, tiny=2, medium=8,
+        Param("max_seeds", 6, 8, minimum=1, tiny=2, medium=8,
               help="seed budget: the claim extends its seeds up to this"),
     )
 
