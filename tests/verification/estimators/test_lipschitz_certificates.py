@@ -241,3 +241,12 @@ def test_dense_certificate_reproduces_the_jacobian_at_a_point_for_conv_nets():
     cert = DenseCertificate(g)
     b = cert.certify([v[0] for v in vals], 0.0)["bound"]
     assert b == pytest.approx(float(_jac_norms(net, x[:1])[0]), rel=1e-9)
+
+
+def test_torchvision_resnet18_gets_a_finite_certificate():
+    """Runs where torchvision imports (a venv beside a matching torch); skipped in the project's .venv."""
+    tv = pytest.importorskip("torchvision.models", exc_type=ImportError)
+    net = tv.resnet18(num_classes=10).eval()
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    e = estimate_lipschitz(net, x, power_iters=3, ascent_steps=0)
+    assert math.isfinite(e.upper) and e.upper_reason == "" and 0 < e.lower <= e.upper
