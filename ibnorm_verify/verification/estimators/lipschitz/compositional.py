@@ -45,7 +45,7 @@ class CompositionalCertificate:
                 p = op.parents[0]
                 prev = g.ops[p]
                 if len(cons[p]) == 1 and p != g.output and isinstance(prev, (LinearOp, ConvOp)):
-                    fused = _fused_norm(prev, op, g.shapes[prev.parents[0]], math.inf)
+                    fused = _fused_norm(prev, op, g.shapes[prev.parents[0]])
                     if fused is not None:
                         self.folded[i] = (prev.parents[0], fused)
                         self.norms[p] = [math.inf]     # only read through the fused pair
@@ -106,7 +106,7 @@ def _combine(op, ls: list[Tensor], norms: list[float]) -> Tensor:
     return sum(terms)
 
 
-def _fused_norm(layer, scale_op: ScaleShiftOp, in_shape: tuple[int, ...], unfused: float) -> float | None:
+def _fused_norm(layer, scale_op: ScaleShiftOp, in_shape: tuple[int, ...]) -> float | None:
     """||diag(s) A|| for a Linear/Conv A followed by a per-output-channel scale s (None if not that layout)."""
     s = scale_op.scale.detach().to(torch.float64)
     out_c = layer.weight.shape[0]
