@@ -6,7 +6,8 @@ compression, lam, noise, seed), nats. Per seed, the change (dI_X, dI_Y) of the v
 baseline of its grouping (same draws); the mean over seeds with 95% Student-t intervals on each axis.
 The IB value rises exactly when dI_Y - beta dI_X > 0, i.e. above the line dI_Y = beta dI_X through the
 origin (drawn for each beta of the claim): the verdict's statistic, read off the plane. Panels: columns
-= grouping, rows = channel noise s; colour = variant, marker = MI estimator.
+= grouping, rows = channel noise s; colour = variant, marker = MI estimator (hollow and faint: an
+estimator that failed its validation at the claim's dimensions, so its cells are not evidence).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ CLAIMS = ("ib.higher-ib-value",)
 READS = {CLAIMS[0]: ("I_X", "I_Y")}
 CAPTION = ("Information plane of one normalization layer as the paired change from the plain normalizer to each IBNorm "
            "variant: dI(T_prev;T_s) against dI(Y;T_s) (nats), mean over seeds with 95% intervals; colour = variant, "
-           "marker = MI estimator. Above the dashed line of slope beta the IB value rises (Theorem 1's prediction); "
+           "marker = MI estimator (hollow: not validated at these dimensions, not evidence). Above the dashed line of slope beta the IB value rises (Theorem 1's prediction); "
            "below it, it falls. Columns: grouping; rows: channel noise s.")
 DIMS = ("estimator", "grouping", "compression", "lam", "noise", "seed")
 ESTIMATOR_MARKERS = {"mixture": "o", "knn": "s"}
@@ -67,6 +68,9 @@ def make(evidence_by_id, out_dir) -> list:
     groupings = list(dict.fromkeys(k[1] for k in data))
     noises = sorted({k[4] for k in data})
     variants = list(dict.fromkeys((k[2], k[3]) for k in data))
+    # cells of an estimator that failed its validation there hold a failed precondition: drawn hollow
+    unvalidated = {(c.cell.get("estimator"), c.cell.get("grouping"), c.cell.get("noise")) for c in ev.checks
+                   if c.role == "precondition" and c.cell and c.verdict.value != "supported"}
     fig, axes = style.new_figure(ncols=len(groupings), nrows=len(noises), width=4.4 * len(groupings),
                                  height=3.6 * len(noises))
     axes = np.asarray(axes).reshape(len(noises), len(groupings))
@@ -83,10 +87,12 @@ def make(evidence_by_id, out_dir) -> list:
             ax.axvline(0, color="0.7", linewidth=0.6)
             for (est, _, comp, lam, _), d in pts.items():
                 col = style.color(variants.index((comp, lam)))
+                bad = (est, g, s) in unvalidated
                 ax.errorbar([d["mx"]], [d["my"]], xerr=[[d["mx"] - d["cx"][0]], [d["cx"][1] - d["mx"]]],
                             yerr=[[d["my"] - d["cy"][0]], [d["cy"][1] - d["my"]]], color=col, capsize=2,
-                            marker=ESTIMATOR_MARKERS.get(est, "D"), linestyle="none",
-                            label=f"{comp} λ={lam:g}, {est}")
+                            marker=ESTIMATOR_MARKERS.get(est, "D"), linestyle="none", alpha=0.45 if bad else 1.0,
+                            markerfacecolor="white" if bad else col,
+                            label=f"{comp} λ={lam:g}, {est}" + (" (not validated here)" if bad else ""))
             style.label_axes(ax, "ΔI(T_prev; T_s), IBNorm - baseline (nats)", "ΔI(Y; T_s) (nats)",
                              f"{g}, s={s:g}")
             ax.legend(fontsize=6)
