@@ -303,7 +303,7 @@ class TighterGeneralizationBound(Claim):
         Param("n_train", 600, 2000, minimum=50, tiny=150, medium=1000, help="training samples"),
         Param("n_test", 4000, 4000, minimum=100, tiny=500, help="test samples (for the generalization gap)"),
         Param("width", 6, 8, minimum=2, tiny=4, medium=8, help="hidden width = representation dims of Z_l"),
-        Param("steps", 150, 400, minimum=1, tiny=20, medium=400, help="full-batch training steps"),
+        Param("steps", 150, 600, minimum=1, tiny=20, medium=600, help="full-batch training steps"),
         Param("lr", 0.01, 0.01, exclusive_minimum=0.0, help="learning rate"),
         *task_params(),
         Param("noise_std", [0.5, 1.0], [0.5, 1.0, 2.0], exclusive_minimum=0.0, help="channel noise s",
