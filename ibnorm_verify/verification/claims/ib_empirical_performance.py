@@ -140,11 +140,7 @@ def analyze(records: list[dict], params: dict) -> Analysis:
     for task in sorted({r["task"] for r in records}):
         methods = sorted({m for (t, m) in sel if t == task})
         base = [m for m in methods if not m.startswith("ib-")]
-        if params.get("require_plateau", False):
-            tuned = [r for r in records if r["task"] == task and r["variant"] == "main"
-                     and _config(r) == sel[(task, _method(r))]]
-            checks.append(plateau_check(f"plateau[{task}]", [r["plateau_drop"] for r in tuned],
-                                        float(params.get("plateau_tol", 0.05)), cell={"task": task}))
+        tuned = [r for r in records if r["task"] == task and r["variant"] == "main" and _config(r) == sel[(task, _method(r))]]
         for m in methods:
             sc = runs(task, m)
             ms = mean_se_ci(list(sc.values()))
@@ -153,6 +149,9 @@ def analyze(records: list[dict], params: dict) -> Analysis:
         for ib in [m for m in methods if m.startswith("ib-")]:
             g = ib[3:]
             cell = {"task": task, "grouping": g}
+            if params.get("require_plateau", False):     # the tuned runs compared in this cell
+                checks.append(plateau_check(f"plateau[{task}/{g}]", [r["plateau_drop"] for r in tuned if _method(r) in
+                                            [ib] + base], float(params.get("plateau_tol", 0.05)), cell=cell))
             a = runs(task, ib)
             for b_m in sorted(base, key=lambda x: (x != g, x)):
                 pt, seeds = _paired(a, runs(task, b_m))

@@ -94,3 +94,15 @@ def test_tiny_run_end_to_end(tmp_path):
     assert again.measured["markov[ib-layer]"] == ev.measured["markov[ib-layer]"]
     assert ev.regimes is not None and {c.coords["task"] for c in ev.regimes.cells} == {"markov", "digits"}
     assert "tuning budget" in ev.conditions and any("9.51" in n for n in ev.notes)
+
+
+def test_plateau_precondition_lives_in_the_regime_cells():
+    recs = _records(0.05)
+    for r in recs:
+        if r["task"] == "markov" and r["grouping"] == "rms":
+            r["plateau_drop"] = 0.3
+    a = analyze(recs, {"require_plateau": True, "plateau_tol": 0.05})
+    d = decide(a.checks, CLAIM.axes, CLAIM.condition, CLAIM.primary_part)
+    cells = {(c.coords["task"], c.coords["grouping"]): c.verdict.value for c in d.regimes.cells}
+    assert cells == {("digits", "batch"): "supported", ("digits", "layer"): "supported",
+                     ("markov", "layer"): "inconclusive", ("markov", "rms"): "inconclusive"}
