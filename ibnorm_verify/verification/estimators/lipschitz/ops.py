@@ -35,7 +35,7 @@ __all__ = ["Op", "InputOp", "AffineOp", "LinearOp", "ConvOp", "ScaleShiftOp", "R
            "UnsupportedOp", "DENSE_NORM_LIMIT"]
 
 #: an affine op whose Jacobian has at most this many entries gets the exact SVD norm
-DENSE_NORM_LIMIT = 1 << 20
+DENSE_NORM_LIMIT = 1 << 18
 
 
 @dataclass(eq=False)
