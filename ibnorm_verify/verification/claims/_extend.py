@@ -2,7 +2,9 @@
 
 ``run_extending(claim, ctx, max_seeds)`` runs the claim's sweep on ``ctx.seeds`` and analyzes it. If
 some evidence check is still undecided (inconclusive, or refuted on its own but not after Holm's
-adjustment) and :func:`seeds_needed` predicts that a seed count within ``max_seeds`` would decide it, the sweep runs once more on the added seeds and the
+adjustment) and :func:`seeds_needed` predicts that a seed count within ``max_seeds`` would decide it
+(with ``slack``, also when the closest prediction is within ``slack`` times the budget: a prediction
+from few seeds is uncertain), the sweep runs once more on the added seeds and the
 analysis is repeated on all of them. The design has at most two looks at the data; at the one-sided
 level 0.025 per look, the chance of a false decision of one check is at most 0.05 (Bonferroni over
 the two looks). Both the budget and what happened are written into the Evidence (``conditions`` and
@@ -58,21 +60,30 @@ def _z(p: float) -> float:
     return float(stats.norm.ppf(p))
 
 
-def seeds_to_decide(checks: list[Check], n_now: int, max_seeds: int) -> int:
+#: a seed count predicted from few seeds is uncertain by about this factor (the variance estimate from 3
+#: seeds lies within a factor of about 4 of the truth with 90% probability: chi-square with 2 dof)
+PREDICTION_SLACK = 4
+
+
+def seeds_to_decide(checks: list[Check], n_now: int, max_seeds: int, slack: float = 0.0) -> int:
     """The smallest seed count within the budget predicted to decide every undecided check that can be
-    decided within it (``n_now`` when none can)."""
+    decided within it; when no prediction falls within the budget but the closest is within ``slack``
+    times it (e.g. :data:`PREDICTION_SLACK`; 0: never), the budget itself; ``n_now`` otherwise."""
     m = sum(c.role == "evidence" for c in checks)
     needs = [r for r in (seeds_needed(c, m) for c in undecided(checks)) if r is not None and r > n_now]
     fit = [r for r in needs if r <= max_seeds]
-    return max(fit) if fit else n_now
+    if fit:
+        return max(fit)
+    return max_seeds if needs and min(needs) <= slack * max_seeds else n_now
 
 
-def run_extending(claim: Claim, ctx: Context, max_seeds: int) -> Evidence:
-    """Run ``claim`` (``items``/``worker``/``analyze``) on ``ctx.seeds``, extended once up to ``max_seeds``."""
+def run_extending(claim: Claim, ctx: Context, max_seeds: int, slack: float = 0.0) -> Evidence:
+    """Run ``claim`` (``items``/``worker``/``analyze``) on ``ctx.seeds``, extended once up to ``max_seeds``
+    (``slack``: see :func:`seeds_to_decide`)."""
     seeds = [int(s) for s in ctx.seeds]
     records = ctx.map(type(claim).worker, claim.items(ctx), label=claim.id)
     analysis = claim.analyze(records, ctx.params)
-    target = seeds_to_decide(analysis.checks, len(seeds), max_seeds)
+    target = seeds_to_decide(analysis.checks, len(seeds), max_seeds, slack)
     note = f"seed budget: {len(seeds)} seeds, extended once (up to {max_seeds}) when that is predicted to decide"
     if target > len(seeds):
         extra = list(range(max(seeds) + 1, max(seeds) + 1 + target - len(seeds)))

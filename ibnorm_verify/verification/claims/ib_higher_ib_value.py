@@ -31,7 +31,7 @@ from ..estimators.information import mutual_information
 from ..evidence import Series, ValidationRow
 from ..models.architectures import Normalizer
 from ..runtime import single_threaded
-from ._extend import run_extending
+from ._extend import PREDICTION_SLACK, run_extending
 from ._ib_estimators import AUTO, MIXTURE, auto_mi, mc_budget_params, paired_mixture_mi
 from ._ib_setup import (
     PAPER,
@@ -289,7 +289,7 @@ class HigherIBValue(Claim):
         return analyze_ib_value([r for rs in records for r in rs], params)
 
     def run(self, ctx: Context):
-        return run_extending(self, ctx, ctx.params["max_seeds"])
+        return run_extending(self, ctx, ctx.params["max_seeds"], slack=PREDICTION_SLACK)
 
 
 CLAIM = HigherIBValue()

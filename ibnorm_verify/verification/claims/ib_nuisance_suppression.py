@@ -32,7 +32,7 @@ from ..estimators.information import mutual_information
 from ..evidence import Series, ValidationRow
 from ..models.architectures import Normalizer
 from ..runtime import single_threaded
-from ._extend import run_extending
+from ._extend import PREDICTION_SLACK, run_extending
 from ._ib_estimators import MIXTURE, auto_mi, marginal_entropy, mc_budget_params, paired_mixture_mi
 from ._ib_setup import (
     PAPER,
@@ -286,7 +286,7 @@ class NuisanceSuppression(Claim):
         return analyze_nuisance([r for rs in records for r in rs], params)
 
     def run(self, ctx: Context):
-        return run_extending(self, ctx, ctx.params["max_seeds"])
+        return run_extending(self, ctx, ctx.params["max_seeds"], slack=PREDICTION_SLACK)
 
 
 CLAIM = NuisanceSuppression()

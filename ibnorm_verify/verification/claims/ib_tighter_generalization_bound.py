@@ -37,7 +37,7 @@ from ..models.architectures import MLP, Normalizer
 from ..runtime import derive_seed, single_threaded
 from ..training.data import ImageData
 from ..training.trainer import TrainConfig, evaluate, normalizer_modules, seeded_init, train
-from ._extend import run_extending
+from ._extend import PREDICTION_SLACK, run_extending
 from ._ib_estimators import AUTO, MIXTURE, auto_mi, gaussian_cmi_bound, mc_budget_params, mixture_mi
 from ._ib_setup import (
     PAPER,
@@ -304,7 +304,7 @@ class TighterGeneralizationBound(Claim):
         Param("n_test", 4000, 4000, minimum=100, tiny=500, help="test samples (for the generalization gap)"),
         Param("width", 6, 8, minimum=2, tiny=4, medium=8, help="hidden width = representation dims of Z_l"),
         Param("steps", 150, 600, minimum=1, tiny=20, medium=600, help="full-batch training steps"),
-        Param("lr", 0.01, 0.01, exclusive_minimum=0.0, help="learning rate"),
+        Param("lr", 0.01, 0.003, exclusive_minimum=0.0, medium=0.003, help="learning rate (full-batch AdamW)"),
         *task_params(),
         Param("noise_std", [0.5, 1.0], [0.5, 1.0, 2.0], exclusive_minimum=0.0, help="channel noise s",
               medium=[1.0, 2.0]),
@@ -337,7 +337,7 @@ class TighterGeneralizationBound(Claim):
         return analyze_bound([r for rs in records for r in rs], params)
 
     def run(self, ctx: Context):
-        return run_extending(self, ctx, ctx.params["max_seeds"])
+        return run_extending(self, ctx, ctx.params["max_seeds"], slack=PREDICTION_SLACK)
 
 
 CLAIM = TighterGeneralizationBound()

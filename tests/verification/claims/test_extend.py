@@ -3,7 +3,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ibnorm_verify.verification.claims._extend import run_extending, seeds_needed, seeds_to_decide, undecided
+from ibnorm_verify.verification.claims._extend import (
+    PREDICTION_SLACK,
+    run_extending,
+    seeds_needed,
+    seeds_to_decide,
+    undecided,
+)
 from ibnorm_verify.verification.claims._ib_setup import paired_check
 from ibnorm_verify.verification.claims.base import Analysis, Claim, Context, Param
 from ibnorm_verify.verification.evidence import Verdict
@@ -68,3 +74,13 @@ def test_refuting_side_needs_the_holm_level():
     c_ref = paired_check("b", [-0.5, -0.7, -0.2], part="e", cell={}, greater_than=0.0)
     assert seeds_needed(c_ref, 50) > seeds_needed(c_ref, 1) >= seeds_needed(c_sup, 50)
     assert c_sup in undecided([c_sup, c_ref]) and seeds_to_decide([c_sup, c_ref], 3, 3) == 3
+
+
+def test_a_prediction_near_the_budget_spends_the_budget():
+    c = paired_check("a", [0.3, -0.1, 0.35], part="e", cell={}, greater_than=0.0)
+    need = seeds_needed(c, 1)
+    assert need > 8
+    slack = PREDICTION_SLACK
+    assert seeds_to_decide([c], 3, need - 1, slack) == need - 1                   # within the slack: the budget
+    assert seeds_to_decide([c], 3, max(4, need // (slack + 1)), slack) == 3      # far beyond: do not spend
+    assert seeds_to_decide([c], 3, need - 1) == 3                                 # without slack: only what fits
