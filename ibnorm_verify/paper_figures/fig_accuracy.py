@@ -17,6 +17,8 @@ from .base import FigureDataError, get_evidence, require_series
 NAME = "accuracy"
 CLAIMS = ("ib.empirical-performance",)
 READS = {"ib.empirical-performance": ("paired_difference", "lam_sensitivity")}
+#: drawn when present (the lambda panel); the figure is made without it
+OPTIONAL_READS = {"ib.empirical-performance": ("lam_sensitivity",)}
 CAPTION = ("Top: per task, IBNorm's tuned test score minus each baseline's and minus its own ablations (standardize-"
            "first order, no affine), paired over seeds (dots), with the mean and paired 95% CI used by the verdict; "
            "above 0 = IBNorm (or the full IBNorm) better. Score: accuracy (vision) or minus the test loss (language). "

@@ -41,15 +41,18 @@ def test_figure_without_its_data_fails_loudly(name, synthetic, tmp_path):
     assert not list(tmp_path.glob("*.png"))
 
 
-@pytest.mark.parametrize("name", [n for n in pf.FIGURES if hasattr(pf.figure_module(n), "KEYS")])
-def test_figure_names_the_missing_key(name, synthetic, tmp_path):
+@pytest.mark.parametrize("name", [n for n in pf.FIGURES if getattr(pf.figure_module(n), "READS", None)])
+def test_figure_names_the_missing_series(name, synthetic, tmp_path):
+    """Each series a figure declares it reads is really needed: without it the figure names it."""
     mod = pf.figure_module(name)
-    ev = synthetic[mod.CLAIMS[0]]
-    key = mod.KEYS[-1]
-    arrays = {k: v for k, v in ev.arrays.items() if k != key}
-    broken = dict(synthetic, **{mod.CLAIMS[0]: dataclasses.replace(ev, arrays=arrays)})
-    with pytest.raises(FigureDataError, match=key):
-        mod.make(broken, tmp_path)
+    optional = getattr(mod, "OPTIONAL_READS", {})
+    for cid, names in mod.READS.items():
+        for missing in (n for n in names if n not in optional.get(cid, ())):
+            ev = synthetic[cid]
+            series = {k: v for k, v in ev.series.items() if k != missing}
+            broken = dict(synthetic, **{cid: dataclasses.replace(ev, series=series)})
+            with pytest.raises(FigureDataError, match=missing):
+                mod.make(broken, tmp_path)
 
 
 @pytest.mark.parametrize("name", pf.FIGURES)
