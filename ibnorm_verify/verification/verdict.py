@@ -16,15 +16,18 @@ boundary. Each check also reports its minimum detectable effect (MDE) at the bud
 **A claim.** Let the *evidence* checks be those with ``role="evidence"``.
 
 * *refuted* when some evidence check's ``p_refute``, Holm-adjusted over all the claim's evidence
-  checks (Holm 1979, step-down), is at most ``ALPHA``: the family-wise error of a refutation is
-  controlled, however many checks a claim has;
+  checks (Holm 1979, step-down), is at most ``ALPHA``, and every precondition and sanity check that
+  applies to that check holds: the family-wise error of a refutation is controlled, however many
+  checks a claim has, and an untrusted measurement refutes nothing;
 * *supported* when every evidence check is supported on its own (an intersection-union test needs no
   multiplicity correction), every precondition holds and every sanity check holds;
 * *inconclusive* otherwise, with the reason.
 
 A failed precondition (the estimator did not pass its ground-truth validation, say) or a failed sanity
-check (an identity of the setup that must hold by construction) makes a claim inconclusive, never
-refuted. Sanity checks are reported, never counted as evidence.
+check (an identity of the setup that must hold by construction) makes the checks it applies to
+untrusted: they can neither support nor refute. A guard without a ``cell`` applies to every check; a
+guard with a cell applies to the checks whose cell contains its coordinates. Sanity checks are
+reported, never counted as evidence.
 
 **Regimes.** Checks carry ``cell`` coordinates; :func:`decide` applies the same rule within each cell
 (with the claim-wide Holm adjustment) and returns a :class:`~ibnorm_verify.verification.evidence.RegimeMap`.
@@ -256,20 +259,32 @@ def _cell_key(c: Check) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in c.cell.items()))
 
 
+def _guards_of(check: Check, guards: list[Check]) -> list[Check]:
+    """The preconditions and sanity checks that apply to ``check``: those without a cell, and those whose
+    cell coordinates are a subset of the check's."""
+    return [g for g in guards if all(check.cell.get(k) == v for k, v in g.cell.items())]
+
+
 def _decide_group(checks: list[Check], holm_refuted: set[str]) -> tuple[Verdict, str]:
+    """One verdict for a group of checks (a claim, or one regime cell with the claim-wide guards).
+
+    A refutation counts only from an evidence check whose own guards (preconditions and sanity checks
+    that apply to it) all hold: a measurement that cannot be trusted refutes nothing.
+    """
     evidence = [c for c in checks if c.role == "evidence"]
     guards = [c for c in checks if c.role in ("precondition", "sanity")]
-    refuted = [c for c in evidence if c.name in holm_refuted]
+    failed = [g for g in guards if g.verdict is not Verdict.SUPPORTED]
+    refuted = [c for c in evidence if c.name in holm_refuted and not _guards_of(c, failed)]
     if refuted:
         first = refuted[0]
         more = f" (and {len(refuted) - 1} more)" if len(refuted) > 1 else ""
         return Verdict.REFUTED, f"{first.name}: {first.reason}{more}"
-    failed_guard = [c for c in guards if c.verdict is not Verdict.SUPPORTED]
     open_ = [c for c in evidence if c.verdict is not Verdict.SUPPORTED]
-    if failed_guard:
-        c = failed_guard[0]
+    if failed:
+        c = failed[0]
         kind = "sanity check" if c.role == "sanity" else "precondition"
-        return Verdict.INCONCLUSIVE, f"{kind} {c.name}: {c.reason}"
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return Verdict.INCONCLUSIVE, f"{kind} {c.name}: {c.reason}{more}"
     if not evidence:
         return Verdict.INCONCLUSIVE, "no evidence check was measured"
     if open_:

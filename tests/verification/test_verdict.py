@@ -125,3 +125,19 @@ def test_replicates_to_decide_scales_with_the_interval():
     n = replicates_to_decide(c)
     # (1.96 + 0.84) * 0.1 / 0.1 = 2.8 -> 4 * 2.8^2 = 31.4 -> 32
     assert n == 32
+
+
+def test_a_failed_precondition_blocks_the_refutations_it_guards():
+    bad = check_direction("bad", -1.0, (-1.1, -0.9), greater_than=0, cell={"net": "a"})
+    assert decide([bad]).verdict is Verdict.REFUTED
+    # the precondition of bad's own cell fails: the claim cannot be refuted by it
+    d = decide([bad, check_precondition("plateau", False, "not trained", cell={"net": "a"})], axes=("net",))
+    assert d.verdict is Verdict.INCONCLUSIVE and "plateau" in d.reason
+    # a precondition of another cell does not protect it
+    other = check_precondition("plateau", False, "not trained", cell={"net": "b"})
+    d = decide([bad, other, check_direction("ok", 1.0, (0.9, 1.1), greater_than=0, cell={"net": "b"})], axes=("net",))
+    assert d.verdict is Verdict.REFUTED
+    cells = {c.coords["net"]: c.verdict for c in d.regimes.cells}
+    assert cells == {"a": Verdict.REFUTED, "b": Verdict.INCONCLUSIVE}
+    # a claim-wide failed precondition guards every check
+    assert decide([bad, check_precondition("validated", False, "MAE too large")]).verdict is Verdict.INCONCLUSIVE
