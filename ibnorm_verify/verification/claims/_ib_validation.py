@@ -22,15 +22,9 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats as sps
 
-from ibnorm_verify.theory.information import (
-    LABEL_TASKS,
-    GroundTruthTask,
-    gaussian_channel_mi,
-    label_gaussian_mi,
-    task_by_name,
-)
+from ibnorm_verify.theory.information import gaussian_channel_mi, label_gaussian_mi
 
-from ..estimators.information import mutual_information
+from ..estimators.information import LABEL_TASKS, GroundTruthTask, mutual_information, task_by_name
 from ..evidence import Check, ValidationRow
 from ..verdict import check_precondition
 from ._ib_estimators import AUTO, MIXTURE, auto_mi, gaussian_cmi_bound, marginal_entropy, mixture_mi

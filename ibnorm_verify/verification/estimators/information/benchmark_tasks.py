@@ -31,18 +31,21 @@ import numpy as np
 from scipy import special, stats
 
 from ibnorm_verify.theory.information import (
+    additive_uniform_mi,
+    dense_correlation,
+    paired_correlation,
+    sparse_lvm_correlation,
+)
+
+from .ground_truth import (
     DEV_TASKS,
     HELDOUT_TASKS,
     LABEL_TASKS,
     MARGINAL_MAPS,
     GroundTruthTask,
-    additive_uniform_mi,
-    dense_correlation,
     gaussian_pair_task,
     label_gaussian_task,
-    paired_correlation,
     paired_gaussian_task,
-    sparse_lvm_correlation,
     student_t_task,
     transformed_task,
 )

@@ -4,8 +4,7 @@
   validation type, :class:`ibnorm_verify.verification.evidence.ValidationRow`), one row per task with the
   estimate averaged over seeds, the criterion |error| <= ``tol`` (default: the n-dependent tolerance
   :func:`default_tolerance`).
-* :func:`validate_estimator` / :func:`summarize_validation` (from :mod:`ibnorm_verify.theory.information`,
-  re-exported): the dict rows the claims use (task, family, true, estimate, error, abs_error, uncertainty,
+* :func:`validate_estimator` / :func:`summarize_validation` (from :mod:`.ground_truth`, re-exported): the dict rows the claims use (task, family, true, estimate, error, abs_error, uncertainty,
   n, seeds, method) and their mean / worst summary (which also takes ValidationRows).
 """
 from __future__ import annotations
@@ -15,11 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ibnorm_verify.theory.information import GroundTruthTask, summarize_validation, validate_estimator
-
 from ...evidence import ValidationRow
 from .api import estimator
 from .benchmark_tasks import BENCHMARK_TASKS
+from .ground_truth import GroundTruthTask, summarize_validation, validate_estimator
 
 __all__ = ["validate", "validate_estimator", "summarize_validation", "default_tolerance"]
 
