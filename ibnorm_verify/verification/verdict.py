@@ -40,11 +40,11 @@ from typing import Any, Sequence
 
 from scipy import stats
 
-from .evidence import Check, CheckKind, CheckRole, RegimeCell, RegimeMap, Verdict
+from .evidence import Check, CheckKind, CheckRole, RegimeCell, RegimeMap, ValidationRow, Verdict
 
 __all__ = [
     "ALPHA", "POWER", "Verdict", "Check", "check_value", "check_direction", "check_not_measured",
-    "check_precondition", "check_sanity", "decide", "Decision", "holm_adjust", "replicates_to_decide",
+    "check_precondition", "check_sanity", "check_validation", "decide", "Decision", "holm_adjust", "replicates_to_decide",
     "headline",
 ]
 
@@ -218,6 +218,19 @@ def check_precondition(name: str, ok: bool, reason: str, details: dict[str, Any]
     v = Verdict.SUPPORTED if ok else Verdict.INCONCLUSIVE
     return Check(name, "precondition", None, None, "holds", v, reason, details or {}, role="precondition",
                  cell=dict(cell or {}))
+
+
+def check_validation(what: str, rows: Sequence[ValidationRow], *, cell: dict[str, Any] | None = None) -> Check:
+    """Precondition "``what`` passed its ground-truth validation": every row of the estimator's
+    ``validate()`` passed (no rows is a failure). A claim whose estimator fails it is inconclusive, never
+    refuted."""
+    rows = list(rows)
+    name = f"{what} ground-truth validation"
+    if not rows:
+        return check_precondition(name, False, "no validation row was produced", cell=cell)
+    bad = [r.case for r in rows if not r.passed]
+    why = f"all {len(rows)} ground-truth cases passed" if not bad else f"failed: {', '.join(bad)}"
+    return check_precondition(name, not bad, why, {"cases": [r.case for r in rows]}, cell=cell)
 
 
 def check_sanity(check: Check) -> Check:

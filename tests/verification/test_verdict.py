@@ -141,3 +141,14 @@ def test_a_failed_precondition_blocks_the_refutations_it_guards():
     assert cells == {"a": Verdict.REFUTED, "b": Verdict.INCONCLUSIVE}
     # a claim-wide failed precondition guards every check
     assert decide([bad, check_precondition("validated", False, "MAE too large")]).verdict is Verdict.INCONCLUSIVE
+
+
+def test_check_validation_needs_every_row_and_at_least_one():
+    from ibnorm_verify.verification.evidence import ValidationRow
+    from ibnorm_verify.verification.verdict import check_validation
+    ok = ValidationRow("est", "a", 1.0, 1.0, True, "exact")
+    bad = ValidationRow("est", "b", 1.0, 2.0, False, "exact")
+    assert check_validation("est", [ok]).verdict is Verdict.SUPPORTED
+    c = check_validation("est", [ok, bad])
+    assert c.verdict is Verdict.INCONCLUSIVE and "b" in c.reason and c.role == "precondition"
+    assert check_validation("est", []).verdict is Verdict.INCONCLUSIVE

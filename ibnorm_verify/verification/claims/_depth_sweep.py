@@ -36,7 +36,7 @@ from ..estimators.lipschitz import estimate_lipschitz
 from ..evidence import Series
 from ..runtime import single_threaded
 from ..stats import bracket_slopes
-from ..verdict import check_direction, check_precondition, check_sanity, check_value
+from ..verdict import check_direction, check_precondition, check_sanity, check_validation, check_value
 from ._capacity_regimes import (
     Geometry,
     Regime,
@@ -50,7 +50,7 @@ from ._capacity_regimes import (
     what_limits,
 )
 from ._extend import run_extending
-from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
+from ._validation import ValidationItem, split_validation, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["DepthItem", "depth_worker", "analyze_depth_sweep", "AXES", "depth_series", "SLOPE_ENDS",
@@ -209,7 +209,7 @@ def analyze_depth_sweep(records: list[dict], wrt: str, params: dict | None = Non
     if wrt == "params":
         notes.append("slopes of log Lip - 0.5 log L (the sqrt(L) of the linear-chain law removed).")
     if validation:
-        checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
+        checks.insert(0, check_validation("Lipschitz estimator", validation))
     if params and "design" in params:
         notes += regime_cells(regime_values(params, AXES), params["design"], anchor=params["anchor"])[1]
     return Analysis(checks=checks, measured=measured, series=series, notes=notes, validation=validation,

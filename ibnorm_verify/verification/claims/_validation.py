@@ -1,28 +1,15 @@
-"""Estimator ground truth as a claim precondition: the rows of an estimator's ``validate()`` and the one
-rule that turns them into a check (every row passed, or the claim is inconclusive, never refuted)."""
+"""Estimator ground truth as a sweep item: the rows of an estimator's ``validate()``, run once per claim
+(the rule that turns them into a precondition is :func:`~ibnorm_verify.verification.verdict.check_validation`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..estimators import lipschitz as _lipschitz
 from ..estimators import smoothness as _smoothness
-from ..evidence import Check, ValidationRow
-from ..verdict import check_precondition
+from ..evidence import ValidationRow
 
-__all__ = ["validation_precondition", "lipschitz_validation", "smoothness_validation", "ValidationItem",
+__all__ = ["lipschitz_validation", "smoothness_validation", "ValidationItem",
            "validation_record", "split_validation"]
-
-
-def validation_precondition(rows: Iterable[ValidationRow], what: str) -> Check:
-    """Precondition "``what`` passed its ground-truth validation" over ``rows``."""
-    rows = list(rows)
-    bad = [r.case for r in rows if not r.passed]
-    if not rows:
-        return check_precondition(f"{what} ground-truth validation", False, "no validation row was produced")
-    return check_precondition(f"{what} ground-truth validation", not bad,
-                              f"all {len(rows)} ground-truth cases passed" if not bad else f"failed: {', '.join(bad)}",
-                              {"cases": [r.case for r in rows]})
 
 
 def _from_legacy(row: dict, estimator: str) -> ValidationRow:

@@ -34,7 +34,7 @@ from ..evidence import Series
 from ..models import without_normalizers
 from ..runtime import single_threaded, torch_generator
 from ..stats import mean_se_ci, row_slopes
-from ..verdict import check_direction, check_precondition
+from ..verdict import check_direction, check_precondition, check_validation
 from ._capacity_regimes import (
     Geometry,
     Regime,
@@ -49,7 +49,7 @@ from ._capacity_regimes import (
     what_limits,
 )
 from ._extend import run_extending
-from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
+from ._validation import ValidationItem, split_validation, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["CLAIM", "LossSmoothness", "SmoothnessItem", "smoothness_worker", "analyze_smoothness", "AXES"]
@@ -132,7 +132,7 @@ def analyze_smoothness(records: list[dict], params: dict) -> Analysis:
               Series.from_records("slope", slope_recs, AXES + ("quantity", "seed"), "v",
                                   coords={"quantity": list(QUANTITIES)}, unit="nats per normalizer")]
     if validation:
-        checks.insert(0, validation_precondition(validation, "smoothness estimator"))
+        checks.insert(0, check_validation("smoothness estimator", validation))
     if "design" in params:
         limits += regime_cells(regime_values(params, AXES), params["design"])[1]
     return Analysis(checks=checks, measured=measured, series=series, validation=validation,

@@ -42,9 +42,8 @@ from ..estimators import jacobian as jacobian_estimator
 from ..estimators.jacobian import spectral_norm
 from ..evidence import Series, ValidationRow
 from ..runtime import single_threaded, torch_generator
-from ..verdict import check_direction, check_sanity, check_value
+from ..verdict import check_direction, check_sanity, check_validation, check_value
 from ._compressions import lam_ok, resolve_compressions
-from ._validation import validation_precondition
 from .base import Analysis, Claim, Param, SeriesSpec
 
 __all__ = ["CLAIM", "NormJacobian", "TOL_JACOBIAN", "GROUPINGS", "IMPLEMENTATIONS", "worker", "analyze",
@@ -216,7 +215,7 @@ def analyze(records: list[dict], params: dict) -> Analysis:
     for r in records:
         kinds.setdefault(r["kind"], []).append(r)
     validation = [ValidationRow.from_dict(d) for r in kinds.get("validation", []) for d in r["rows"]]
-    checks = [validation_precondition(validation, "autograd Jacobian and symbolic derivation")]
+    checks = [check_validation("autograd Jacobian and symbolic derivation", validation)]
     measured: dict = {}
     formula = kinds.get("formula", [])
     cells: dict[tuple, list[dict]] = {}

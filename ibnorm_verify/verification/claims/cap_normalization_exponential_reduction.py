@@ -33,7 +33,7 @@ from ..evidence import Series
 from ..models import normalizer_scales, without_normalizers
 from ..runtime import single_threaded
 from ..stats import bracket_slopes, row_slopes
-from ..verdict import check_direction, check_precondition, check_sanity, check_value
+from ..verdict import check_direction, check_precondition, check_sanity, check_validation, check_value
 from ._capacity_regimes import (
     Geometry,
     Regime,
@@ -48,7 +48,7 @@ from ._capacity_regimes import (
     what_limits,
 )
 from ._extend import run_extending
-from ._validation import ValidationItem, split_validation, validation_precondition, validation_record
+from ._validation import ValidationItem, split_validation, validation_record
 from .base import Analysis, Claim, Context, Param, SeriesSpec
 
 __all__ = ["CLAIM", "NormalizationExponentialReduction", "ReductionItem", "reduction_worker", "analyze_reduction",
@@ -160,7 +160,7 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
         checks += [red, rate]
         limits += [what_limits(red, fit.lower, fit.upper), what_limits(rate, dev.box_min, dev.box_max)]
     if validation:
-        checks.insert(0, validation_precondition(validation, "Lipschitz estimator"))
+        checks.insert(0, check_validation("Lipschitz estimator", validation))
     if "design" in params:
         limits += regime_cells(regime_values(params, AXES), params["design"], anchor=params["anchor"])[1]
         limits.append("phase diagram: the base cell at every phase gain, mean over the first "
