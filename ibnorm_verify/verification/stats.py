@@ -77,15 +77,15 @@ def linear_fit_ci(x: Sequence[float], y: Sequence[float], level: float = 0.95) -
     Returns ``{"slope", "intercept", "ci": (lo, hi), "se", "r2", "n"}``. Used for log-Lipschitz vs
     depth fits (pool every seed's points; the CI then reflects seed-to-seed scatter).
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.size < 3:
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    if xa.shape != ya.shape or xa.size < 3:
         raise ValueError("linear_fit_ci needs at least 3 paired points")
-    res = stats.linregress(x, y)
-    dof = x.size - 2
+    res = stats.linregress(xa, ya)
+    dof = xa.size - 2
     h = t_quantile(level, dof) * float(res.stderr)
     return {"slope": float(res.slope), "intercept": float(res.intercept), "ci": (res.slope - h, res.slope + h),
-            "se": float(res.stderr), "r2": float(res.rvalue ** 2), "n": int(x.size)}
+            "se": float(res.stderr), "r2": float(res.rvalue ** 2), "n": int(xa.size)}
 
 
 # ------------------------------------------------------------------------------ paired comparisons
@@ -211,14 +211,14 @@ def median_ci(values: Iterable[float], level: float = 0.95, support: tuple[float
     return MedianCI(float(np.median(v)), ci, cov if best_k else 1.0, n, tuple(float(x) for x in v))
 
 
-def row_slopes(x: Sequence[float], y) -> np.ndarray:
+def row_slopes(x: Sequence[float] | np.ndarray, y) -> np.ndarray:
     """Least-squares slope of every row of ``y`` (R, P) on ``x`` (P,): one slope per replicate (R,)."""
-    x = np.asarray(x, dtype=float)
-    y = np.atleast_2d(np.asarray(y, dtype=float))
-    if y.shape[1] != x.size or x.size < 2 or np.ptp(x) == 0:
-        raise ValueError(f"row_slopes needs >= 2 distinct x values matching y's columns, got x {x.shape}, y {y.shape}")
-    c = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
-    return y @ c
+    xa = np.asarray(x, dtype=float)
+    ya = np.atleast_2d(np.asarray(y, dtype=float))
+    if ya.shape[1] != xa.size or xa.size < 2 or np.ptp(xa) == 0:
+        raise ValueError(f"row_slopes needs >= 2 distinct x values matching y's columns, got x {xa.shape}, y {ya.shape}")
+    c = (xa - xa.mean()) / ((xa - xa.mean()) ** 2).sum()
+    return ya @ c
 
 
 @dataclass(frozen=True)
@@ -284,16 +284,16 @@ class BracketSlopes:
 
 def bracket_slopes(x: Sequence[float], lower, upper, level: float = 0.95) -> BracketSlopes:
     """:class:`BracketSlopes` of ``lower`` / ``upper`` (R, P) on ``x`` (P,); ``lower <= upper`` required."""
-    x = np.asarray(x, dtype=float)
+    xa = np.asarray(x, dtype=float)
     lo = np.atleast_2d(np.asarray(lower, dtype=float))
     hi = np.atleast_2d(np.asarray(upper, dtype=float))
     if lo.shape != hi.shape:
         raise ValueError(f"lower and upper have different shapes {lo.shape} and {hi.shape}")
     if np.any(lo > hi):
         raise ValueError("a lower end exceeds its upper end")
-    c = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
+    c = (xa - xa.mean()) / ((xa - xa.mean()) ** 2).sum()
     with np.errstate(invalid="ignore"):
-        s_lo, s_hi = row_slopes(x, lo), row_slopes(x, hi)
+        s_lo, s_hi = row_slopes(xa, lo), row_slopes(xa, hi)
         pos, neg = np.where(c > 0, c, 0.0), np.where(c < 0, c, 0.0)
         box_min = _dot_ends(lo, pos) + _dot_ends(hi, neg)
         box_max = _dot_ends(hi, pos) + _dot_ends(lo, neg)

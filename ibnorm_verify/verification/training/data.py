@@ -90,9 +90,10 @@ def synthetic_images(n: int, *, num_classes: int = 4, channels: int = 3, size: i
     trng = np.random.default_rng([task_seed, 7919])
     # smooth templates: low-frequency random fields, unit RMS
     base = trng.standard_normal((num_classes, channels, size, size))
-    k = np.array([0.25, 0.5, 0.25])
+    kernel = np.array([0.25, 0.5, 0.25])
     for ax in (2, 3):
-        base = 0.5 * base + np.apply_along_axis(lambda v: np.convolve(np.r_[v[-1], v, v[0]], k, "valid"), ax, base)
+        base = 0.5 * base + np.apply_along_axis(lambda v: np.convolve(np.r_[v[-1], v, v[0]], kernel, "valid"), ax,
+                                                base)
     base /= np.sqrt((base ** 2).mean(axis=(1, 2, 3), keepdims=True))
     rng = np.random.default_rng([task_seed, seed, 104729])
     y = rng.integers(0, num_classes, n)
@@ -127,8 +128,8 @@ class MarkovLanguage:
         for i in range(vocab):
             succ = set(rng.choice(vocab, size=branching, replace=False).tolist())
             succ.add((i + 1) % vocab)
-            succ = sorted(succ)
-            P[i, succ] = rng.dirichlet(np.full(len(succ), alpha))
+            cols = sorted(succ)
+            P[i, cols] = rng.dirichlet(np.full(len(cols), alpha))
         self.P = P  # (V, V), rows sum to 1
         w, v = np.linalg.eig(P.T)
         pi = np.real(v[:, np.argmin(np.abs(w - 1.0))])
@@ -295,10 +296,10 @@ def image_task(name: str, n_train: int, seed: int, *, n_val: int = 256, n_test: 
     """
     n_train = _check_pos_int("n_train", n_train)
     if name == "synthetic":
-        tr = synthetic_images(n_train, size=image_size, task_seed=task_seed, seed=seed)
-        va = synthetic_images(n_val, size=image_size, task_seed=task_seed, seed=2 ** 31 - 1)
-        te = synthetic_images(n_test, size=image_size, task_seed=task_seed, seed=2 ** 31 - 2)
-        return with_label_noise(tr, label_noise, seed + 1), va, te
+        tr_data = synthetic_images(n_train, size=image_size, task_seed=task_seed, seed=seed)
+        va_data = synthetic_images(n_val, size=image_size, task_seed=task_seed, seed=2 ** 31 - 1)
+        te_data = synthetic_images(n_test, size=image_size, task_seed=task_seed, seed=2 ** 31 - 2)
+        return with_label_noise(tr_data, label_noise, seed + 1), va_data, te_data
     if name == "digits":
         full = load_digits()
         perm = np.random.default_rng([task_seed, 1797]).permutation(len(full))
@@ -350,9 +351,9 @@ def lm_task(name: str, n_train: int, seq_len: int, seed: int, *, n_val: int = 25
     T = _check_pos_int("seq_len", seq_len) + 1
     if name == "markov":
         lang = MarkovLanguage(vocab, branching, seed=task_seed)
-        tr = lang.sample(n_train, T, seed=seed)
-        va, te = lang.sample(n_val, T, seed=2 ** 31 - 1), lang.sample(n_test, T, seed=2 ** 31 - 2)
-        return LMTask(tr, va, te, vocab, lang.oracle_loss(te), lang.entropy_rate)
+        tr_tok = lang.sample(n_train, T, seed=seed)
+        va_tok, te_tok = lang.sample(n_val, T, seed=2 ** 31 - 1), lang.sample(n_test, T, seed=2 ** 31 - 2)
+        return LMTask(tr_tok, va_tok, te_tok, vocab, lang.oracle_loss(te_tok), lang.entropy_rate)
     if name == "text":
         if not str(text_path):
             raise ValueError("the text task needs the path of a UTF-8 text file (text_path)")
