@@ -105,7 +105,7 @@ def hessian_spectral_norm(model: nn.Module, inputs: Tensor, targets: Tensor, los
     for it in range(1, int(max_iter) + 1):
         vn = _flat_norm(v)
         v = {k: t / vn for k, t in v.items()}
-        _, hv = jvp(g_fn, (params,), (v,))
+        _, hv = jvp(g_fn, (params,), (v,))  # type: ignore[misc]  # torch types jvp's result as a 2- or 3-tuple (has_aux)
         s = float(_flat_norm(hv))
         if s > best:
             best, best_v, best_hv = s, v, hv
