@@ -117,6 +117,9 @@ def hessian_spectral_norm(model: nn.Module, inputs: Tensor, targets: Tensor, los
         if s == 0.0:
             converged = True
             break
+    if best_v is None or best_hv is None:  # no finite ||Hv||: every product was NaN
+        raise ValueError("the Hessian-vector products are NaN at these parameters "
+                         "(check the model's parameters and loss_fn)")
     rho = float(sum((best_v[k] * best_hv[k]).sum() for k in best_v))
     res = float(_flat_norm({k: best_hv[k] - rho * best_v[k] for k in best_v}))
     return SmoothnessEstimate(grad_norm=grad_norm, hessian_norm=best, rayleigh=rho, residual=res,

@@ -89,3 +89,10 @@ def test_bad_inputs():
         loss_gradient_norm(net, x, y, "mse")
     with pytest.raises(ValueError):
         hessian_spectral_norm(net, x, y, MSE, tol=0.0)
+
+
+def test_nan_hessian_products_are_a_clear_error():
+    net = build_network(depth=2, width=3)
+    x, y = torch.randn(4, 3, dtype=F64), torch.randn(4, 3, dtype=F64)
+    with pytest.raises(ValueError, match="Hessian-vector products are NaN"):  # sqrt of a negative: NaN derivatives
+        hessian_spectral_norm(net, x, y, lambda o, t: torch.sqrt(o.sum(-1) - 1e6).mean(), max_iter=3)
