@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -194,7 +194,7 @@ def validate_estimator(estimate: Callable[..., object], tasks: Sequence[GroundTr
         vals, uncs = [], []
         for s in seeds:
             x, y = task.sample(n, seed=int(s))
-            r = estimate(x, y)
+            r: Any = estimate(x, y)  # a float or an object with .value and .uncertainty
             vals.append(float(getattr(r, "value", r)))
             u = getattr(r, "uncertainty", float("nan"))
             uncs.append(float(u))

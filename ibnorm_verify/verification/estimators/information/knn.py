@@ -60,12 +60,14 @@ def knn_counts(x: Array, y: Array | None, k: int, labels: Array | None = None,
         Dx = _sqdist_rows(X[a:b], X, xx)                  # (c, n)
         Dx[r, a + r] = 0.0
         if Y is not None:
+            assert yy is not None  # set together with Y
             Dy = _sqdist_rows(Y[a:b], Y, yy)
             Dy[r, a + r] = 0.0
             eps = torch.maximum(Dx, Dy).topk(k + 1, dim=1, largest=False).values[:, -1:]
             c1[a:b] = _count(Dx < eps) - 1
             c2[a:b] = _count(Dy < eps) - 1
         else:
+            assert lab is not None  # set whenever y is None
             same = lab[a:b, None] == lab[None, :]
             d = Dx.masked_fill(~same, float("inf")).topk(k + 1, dim=1, largest=False).values[:, -1:]
             c1[a:b] = _count(Dx <= d) - 1
