@@ -31,6 +31,7 @@ from ibnorm_verify.verification.estimators.information import (
     validate,
     validate_estimator,
 )
+from ibnorm_verify.verification.estimators.information.discrete import classifier_bound
 from ibnorm_verify.verification.evidence import ValidationRow
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -330,3 +331,11 @@ def test_registry_lists_every_method():
     assert set(METHODS) == {"ksg", "gaussian", "gaussian_copula", "binning", "renyi", "infonce", "nwj", "dv",
                             "smile", "neural_ksg", "hybrid", "mixed_ksg", "classifier", "plugin"}
     assert DEFAULT_METHOD == "auto"
+
+
+def test_classifier_bound_with_nan_features_is_a_clear_error():
+    x = np.random.default_rng(0).standard_normal((400, 3))
+    y = (x[:, 0] > 0).astype(int)
+    x[5, 1] = np.nan  # every classifier's validation cross-entropy is NaN
+    with pytest.raises(ValueError, match="NaN for every classifier"):
+        classifier_bound(x, y, steps=25)

@@ -101,6 +101,9 @@ def classifier_bound(x: Array, y: Array, *, hidden: int = 64, steps: int = 600, 
             v = float(loss_fn(net(X[va]), Y[va]).mean())
         if v < best_v:
             best_v, best_net, best_name = v, net, name
+    if best_net is None:  # every validation cross-entropy was NaN
+        raise ValueError("classifier_bound: the validation cross-entropy is NaN for every classifier "
+                         "(non-finite features?)")
     with torch.no_grad():
         ce = loss_fn(best_net(X[te]), Y[te]).double().numpy()
     # H(Y) on the test labels for the lower bound (same sample as the cross-entropy), on all n for the upper
