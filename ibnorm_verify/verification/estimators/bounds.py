@@ -28,6 +28,7 @@ no residual connections (the bounds' function class).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -89,6 +90,7 @@ def normalizer_factor(m: nn.Module, z: Tensor) -> dict:
         if not spec.use_running_stats:
             raise ValueError("BatchNorm can only be folded in eval mode (batch statistics are not a fixed map)")
         rv = spec.running_var
+        assert rv is not None  # use_running_stats means tracked running statistics (groupings.spec_of)
         scale = (1.0 if w is None else w.detach().abs()) / torch.sqrt(rv + spec.effective_eps(rv.dtype))
         if comp.is_identity:
             return {"kind": "bn-folded", "factor": 1.0, "row_scale": scale, "var_min": float(rv.min()),
@@ -124,14 +126,21 @@ def chain_factors(model: nn.Module, x: Tensor, init_model: nn.Module | None = No
         if not isinstance(b.layer, nn.Linear):
             raise TypeError(f"block {i}: only dense layers are supported, got {type(b.layer).__name__}")
         A = b.layer.weight.detach().to(torch.float64)
-        M = b0.layer.weight.detach().to(torch.float64) if b0 is not None else torch.zeros_like(A)
+        M = torch.zeros_like(A)
+        if b0 is not None:
+            if not isinstance(b0.layer, nn.Linear):
+                raise TypeError(f"block {i} of init_model: only dense layers are supported, "
+                                f"got {type(b0.layer).__name__}")
+            M = b0.layer.weight.detach().to(torch.float64)
         z = b.layer(h)
-        info = {"kind": "none", "factor": 1.0}
+        info: dict[str, Any] = {"kind": "none", "factor": 1.0}
         if b.norm is not None:
             info = normalizer_factor(b.norm, z)
             if info["kind"] == "bn-folded":
                 A = info.pop("row_scale").to(torch.float64)[:, None] * A
                 if b0 is not None:
+                    if b0.norm is None:
+                        raise TypeError(f"block {i}: init_model has no normalizer where the model has one")
                     n0 = normalizer_factor(b0.norm, b0.layer(h0))
                     M = n0.pop("row_scale").to(torch.float64)[:, None] * M
         spec = float(torch.linalg.matrix_norm(A, ord=2))
