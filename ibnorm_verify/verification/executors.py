@@ -74,7 +74,7 @@ class Executor:
         """``[fn(item) for item in items]`` through this executor, using and filling ``cache``."""
         items = list(items)
         fn_name = getattr(fn, "__module__", "") + "." + getattr(fn, "__qualname__", str(fn))
-        keys = [cache.key(namespace, fn_name, item) for item in items] if cache is not None else None
+        keys = [cache.key(namespace, fn_name, item) for item in items] if cache is not None else []
         results: list = [None] * len(items)
         todo = []
         for i in range(len(items)):
@@ -260,7 +260,7 @@ def make_executor(spec: str | None) -> Executor:
             client = Client(arg)  # connect timeout: dask config distributed.comm.timeouts.connect (30 s)
         except OSError as e:
             raise RuntimeError(f"cannot connect to the Dask scheduler at {arg!r}: {e}") from e
-        owner = [client]
+        owner: list[Any] = [client]
         try:  # someone else's workers: they must run this code (else cached keys and results would lie)
             _check_workers(client)
         except BaseException:
