@@ -45,6 +45,7 @@ import copy
 import math
 import warnings
 from dataclasses import asdict, dataclass, replace
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -208,7 +209,7 @@ def make_normalizer(grouping: str, d: int, *, conv: bool, eps: float | None = 1e
     C), instance = GroupNorm(C, C). ``gamma`` fills the weight, the bias is 0.
     """
     grouping = canonical_norm(grouping)
-    kw = dict(compression=compression, lam=lam, order=order)
+    kw: dict[str, Any] = dict(compression=compression, lam=lam, order=order)
     e = 1e-5 if eps is None else eps
     m: nn.Module
     if grouping == "layer":
@@ -229,10 +230,11 @@ def make_normalizer(grouping: str, d: int, *, conv: bool, eps: float | None = 1e
     else:
         raise ValueError(f"no normalizer for grouping {grouping!r}")
     with torch.no_grad():
-        if getattr(m, "weight", None) is not None:
-            m.weight.fill_(gamma)
-        if getattr(m, "bias", None) is not None:
-            m.bias.zero_()
+        weight, bias = getattr(m, "weight", None), getattr(m, "bias", None)
+        if weight is not None:
+            weight.fill_(gamma)
+        if bias is not None:
+            bias.zero_()
     return m
 
 
@@ -290,7 +292,7 @@ def build_network(cfg: NetConfig | None = None, **overrides) -> nn.Sequential:
         act = cfg.activation if i < cfg.depth else "identity"
         blocks_.append(Block(layer, norm, act, residual=cfg.residual and d_in == d_out))
     model = nn.Sequential(*blocks_)
-    model.config = cfg  # type: ignore[attr-defined]
+    model.config = cfg  # type: ignore[assignment]  # torch types Module attributes as Tensor | Module
     return model.eval()
 
 
@@ -298,7 +300,7 @@ def blocks(model: nn.Module) -> list[Block]:
     """The blocks of a :func:`build_network` model in order; ``TypeError`` for any other structure."""
     if not isinstance(model, nn.Sequential) or not all(isinstance(b, Block) for b in model):
         raise TypeError("expected an nn.Sequential of ibnorm_verify.verification.models.Block (built by build_network)")
-    return list(model)
+    return cast("list[Block]", list(model))
 
 
 # ------------------------------------------------------------------------------ realistic architectures
@@ -461,12 +463,14 @@ def normalizer_scales(model: nn.Module, x: Tensor) -> list[tuple[Tensor, float]]
 
     def hook(module: nn.Module, args: tuple) -> None:
         spec = spec_of(module)
+        assert spec is not None  # the hooks sit on normalizer_modules(model), the modules spec_of resolves
         z = args[0].detach()
         n = z.shape[0]
         eps = spec.effective_eps(z.dtype)
         if spec.grouping == "batch":
             if not spec.use_running_stats:
                 raise ValueError("normalizer_scales: BatchNorm in train mode couples the batch; call eval()")
+            assert spec.running_var is not None  # use_running_stats means tracked statistics (spec_of)
             s = torch.sqrt(spec.running_var.detach() + eps).min().expand(n)
         else:
             m = spec.group_size(z)
