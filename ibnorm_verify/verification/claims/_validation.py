@@ -12,25 +12,9 @@ __all__ = ["lipschitz_validation", "smoothness_validation", "ValidationItem",
            "validation_record", "split_validation"]
 
 
-def _from_legacy(row: dict, estimator: str) -> ValidationRow:
-    """A pre-ValidationRow dict of an estimator (``exact``/``lower``/``upper`` or ``exact``/``estimate``)."""
-    truth = float(row.get("exact", row.get("truth", float("nan"))))
-    if "lower" in row:
-        return ValidationRow(estimator, row["case"], truth, float(row["lower"]), bool(row["passed"]),
-                             "lower <= truth <= upper, lower >= 0.99 truth", lower=float(row["lower"]),
-                             upper=float(row["upper"]), family="exact constant")
-    return ValidationRow(estimator, row["case"], truth, float(row["estimate"]), bool(row["passed"]),
-                         "|estimate - truth| <= 1e-6 truth", family="exact Hessian",
-                         details={k: v for k, v in row.items() if k not in ("case", "exact", "estimate", "passed")})
-
-
 def lipschitz_validation(seed: int = 0) -> list[ValidationRow]:
-    """The Lipschitz estimator's ground-truth rows (its ``validate()`` where it has one)."""
-    if hasattr(_lipschitz, "validate"):
-        rows = _lipschitz.validate(seed=seed)
-    else:
-        rows = _lipschitz.validation_rows(seed=seed)
-    return [r if isinstance(r, ValidationRow) else _from_legacy(r, "lipschitz") for r in rows]
+    """The Lipschitz estimator's ground-truth rows."""
+    return list(_lipschitz.validate(seed=seed))
 
 
 def smoothness_validation(seed: int = 0) -> list[ValidationRow]:
