@@ -80,8 +80,11 @@ def seeds_to_decide(checks: list[Check], n_now: int, max_seeds: int, slack: floa
 def run_extending(claim: Claim, ctx: Context, max_seeds: int, slack: float = 0.0) -> Evidence:
     """Run ``claim`` (``items``/``worker``/``analyze``) on ``ctx.seeds``, extended once up to ``max_seeds``
     (``slack``: see :func:`seeds_to_decide`)."""
+    worker = type(claim).worker
+    if worker is None:
+        raise NotImplementedError(f"{type(claim).__name__} has no worker: run_extending needs items/worker/analyze")
     seeds = [int(s) for s in ctx.seeds]
-    records = ctx.map(type(claim).worker, claim.items(ctx), label=claim.id)
+    records = ctx.map(worker, claim.items(ctx), label=claim.id)
     analysis = claim.analyze(records, ctx.params)
     target = seeds_to_decide(analysis.checks, len(seeds), max_seeds, slack)
     note = f"seed budget: {len(seeds)} seeds, extended once (up to {max_seeds}) when that is predicted to decide"
@@ -89,7 +92,7 @@ def run_extending(claim: Claim, ctx: Context, max_seeds: int, slack: float = 0.0
         extra = list(range(max(seeds) + 1, max(seeds) + 1 + target - len(seeds)))
         ctx_extra = dataclasses.replace(ctx, seeds=extra)
         items = [it for it in claim.items(ctx_extra) if hasattr(it, "seed")]     # seedless items ran already
-        records = records + ctx.map(type(claim).worker, items, label=f"{claim.id} (+{len(extra)} seeds)")
+        records = records + ctx.map(worker, items, label=f"{claim.id} (+{len(extra)} seeds)")
         seeds = seeds + extra
         analysis = claim.analyze(records, ctx.params)
         note += f"; extended to {len(seeds)} seeds"

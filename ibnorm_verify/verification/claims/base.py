@@ -236,9 +236,10 @@ class Claim:
 
     def run(self, ctx: Context) -> Evidence:
         """``items`` -> ``ctx.map(worker)`` -> ``analyze`` -> :meth:`evidence`."""
-        if self.worker is None:
+        worker = type(self).worker  # the class attribute: a plain function, not a bound method
+        if worker is None:
             raise NotImplementedError(f"{type(self).__name__} defines neither worker nor run()")
-        records = ctx.map(type(self).worker, self.items(ctx), label=self.id)
+        records = ctx.map(worker, self.items(ctx), label=self.id)
         return self.evidence_of(ctx, self.analyze(records, ctx.params))
 
     def evidence_of(self, ctx: Context, analysis: Analysis) -> Evidence:
