@@ -18,14 +18,14 @@ See ``docs/papers/ibnorm.md`` (sections 1.2 and 5) for the pipeline and the stat
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ibnorm.groupings import get_grouping, standardize
 
-from ..evidence import Check
+from ..evidence import Check, CheckRole
 from ..models.architectures import Normalizer
 from ..runtime import derive_seed, numpy_rng
 from ..stats import mean_se_ci
@@ -98,7 +98,7 @@ def mc_seed(seed: int, *tags: object) -> int:
 # ------------------------------------------------------------------------------- checks
 
 def paired_check(name: str, per_seed: Sequence[float], *, part: str, cell: dict, greater_than: float | None = None,
-                 less_than: float | None = None, role: str = "evidence", details: dict | None = None) -> Check:
+                 less_than: float | None = None, role: CheckRole = "evidence", details: dict | None = None) -> Check:
     """One-sided check of the mean over seeds of a paired per-seed statistic (Student-t, the seed is the
     unit of replication); the per-seed values are kept in ``details``."""
     m = mean_se_ci(per_seed)
@@ -121,7 +121,7 @@ def task_params(*, nuisance_dims: int = 4, nuisance_dims_full: int = 4) -> tuple
     )
 
 
-def grouping_param(default: list, full: list | None = None, tiny: list | None = None, **kw: object) -> Param:
+def grouping_param(default: list, full: list | None = None, tiny: list | None = None, **kw: Any) -> Param:
     return Param("groupings", default, full, help="normalizer groupings (ibnorm.groupings names)",
                  choices=GROUPING_CHOICES, tiny=tiny, **kw)
 

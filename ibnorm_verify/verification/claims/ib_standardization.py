@@ -30,6 +30,7 @@ import torch
 from ibnorm.compression import COMPRESSIONS, ROOT_DELTA, get_compression
 from ibnorm.functional import ib_standardize
 from ibnorm.groupings import standardize
+from ibnorm.nn import Order
 from ibnorm_verify.theory.jacobians import group_matrix
 
 from ..evidence import Series
@@ -62,7 +63,7 @@ class MomentsItem:
     seed: int
     dim: int
     eps: float
-    order: str
+    order: Order
     scale: float
 
 
@@ -148,9 +149,12 @@ def _bounds(it: BoundItem) -> dict:
 @single_threaded
 def worker(item) -> dict:
     """Module-level worker: dispatches on the item type."""
-    for cls, fn in ((MomentsItem, _moments), (LimitItem, _limit), (BoundItem, _bounds)):
-        if isinstance(item, cls):
-            return fn(item)
+    if isinstance(item, MomentsItem):
+        return _moments(item)
+    if isinstance(item, LimitItem):
+        return _limit(item)
+    if isinstance(item, BoundItem):
+        return _bounds(item)
     raise TypeError(f"unknown item {item!r}")
 
 
@@ -288,7 +292,7 @@ class Standardization(Claim):
                     for s in ctx.seeds]
             out.append(BoundItem(c, lams))
             if comp.is_identity:
-                lim = (1.0,)
+                lim: tuple[float, ...] = (1.0,)
             elif comp.identity_lam is not None:
                 lim = (comp.identity_lam,) + tuple(comp.identity_lam + float(o) for o in sorted(p["root_lam_offsets"]))
             elif comp.identity_as_lam_to_0:

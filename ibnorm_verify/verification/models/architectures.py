@@ -33,6 +33,7 @@ from ibnorm import convert_norms, spec_of
 from ibnorm.compression import get_compression, validate_lam
 from ibnorm.functional import ORDERS
 from ibnorm.groupings import get_grouping
+from ibnorm.nn import Order
 
 __all__ = ["NORMS", "Normalizer", "make_norm", "is_normalizer", "MLP", "SmallResNet", "SmallViT", "TinyGPT"]
 
@@ -49,7 +50,7 @@ class Normalizer:
     grouping: str = "none"
     compression: str = "identity"
     lam: float = 1.0
-    order: str = "compress_first"
+    order: Order = "compress_first"
     affine: bool = True
 
     def __post_init__(self) -> None:
