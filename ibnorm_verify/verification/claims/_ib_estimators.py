@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -142,7 +142,9 @@ def paired_mixture_mi(reps: Sequence[np.ndarray], s: float, y: np.ndarray | None
     def draw(m: int) -> tuple[np.ndarray, np.ndarray | None]:
         idx, eps = rng.integers(0, n, m), rng.standard_normal((m, d))
         out = [mixture_mi_draws(t, s, y, idx, eps) for t in reps]
-        return np.stack([o[0] for o in out]), (None if y is None else np.stack([o[1] for o in out]))
+        # with labels, mixture_mi_draws returns the I(Y; T_s) integrands of every draw (never None)
+        per_y = None if y is None else np.stack(cast("list[np.ndarray]", [o[1] for o in out]))
+        return np.stack([o[0] for o in out]), per_y
     m = min(int(n_mc), int(max_n_mc))
     ix, iy = draw(m)
     se = contrasts(ix, iy).std(axis=1, ddof=1) / math.sqrt(m)

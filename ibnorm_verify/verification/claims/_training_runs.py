@@ -32,7 +32,7 @@ def checkpoint_path(checkpoint_dir: str, item: Any) -> str | None:
     if not checkpoint_dir:
         return None
     Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    key = repr(sorted(asdict(item).items())) if is_dataclass(item) else repr(item)
+    key = repr(sorted(asdict(item).items())) if is_dataclass(item) and not isinstance(item, type) else repr(item)
     return str(Path(checkpoint_dir) / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".pt"))
 
 

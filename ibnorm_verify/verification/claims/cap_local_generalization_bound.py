@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def worker(item: BoundItem) -> dict:
     tr, _va, te = image_task(item.task, item.n_train, sd["data"], label_noise=item.label_noise)
     tr, te = tr.flat(), te.flat()
     nz = item.normalizer
-    cfg_net = dict(depth=item.depth, width=item.width, in_dim=tr.x.shape[1], out_dim=tr.num_classes, gain=item.gain,
+    cfg_net: dict[str, Any] = dict(depth=item.depth, width=item.width, in_dim=tr.x.shape[1], out_dim=tr.num_classes, gain=item.gain,
                    activation="relu", norm=nz.grouping, compression=nz.compression, lam=nz.lam,
                    order=nz.order, init="gaussian", seed=sd["init"] % (2 ** 31), dtype="float32")
     init = build_network(**cfg_net)

@@ -110,8 +110,9 @@ def _layer(grouping: str, eps: float, dim: int) -> tuple[nn.Module, tuple[int, .
 
 def _composite(grouping: str, m: nn.Module, eps: float):
     """The same normalizer through ibnorm's reference composite (identity compression) and m's affine."""
-    w = m.weight.detach()
-    b = None if getattr(m, "bias", None) is None else m.bias.detach()
+    weight, bias = getattr(m, "weight"), getattr(m, "bias", None)   # every module of _layer has a weight
+    w = weight.detach()
+    b = None if bias is None else bias.detach()
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         if grouping in ("layer", "rms"):
@@ -124,6 +125,7 @@ def _composite(grouping: str, m: nn.Module, eps: float):
             y = ib_standardize(x.reshape(x.shape[0], g, -1), (-1,), center=True, compression="identity",
                                eps=eps).reshape(x.shape)
         view = (1, -1) + (1,) * (x.dim() - 2)
+        assert b is not None  # _layer's batch, instance and group modules have a bias
         return y * w.view(view) + b.view(view)
     return fn
 
@@ -139,16 +141,17 @@ def _jacobian(item: JacobianItem) -> dict:
     sshape[axis] = shape[axis]
     x = x * torch.exp(torch.randn(sshape, dtype=DTYPE, generator=gen)) + torch.randn(sshape, dtype=DTYPE, generator=gen)
     sign = 1.0 if torch.rand((), generator=gen) < 0.5 else -1.0
+    weight, bias = getattr(m, "weight"), getattr(m, "bias", None)   # every module of _layer has a weight
     with torch.no_grad():
         if item.gamma_mode == "scalar":
-            m.weight.fill_(sign * (0.5 + 1.5 * float(torch.rand((), generator=gen))))
+            weight.fill_(sign * (0.5 + 1.5 * float(torch.rand((), generator=gen))))
         else:
-            m.weight.copy_(torch.randn(m.weight.shape, dtype=DTYPE, generator=gen))
-        if getattr(m, "bias", None) is not None:
-            m.bias.copy_(torch.randn(m.bias.shape, dtype=DTYPE, generator=gen))
+            weight.copy_(torch.randn(weight.shape, dtype=DTYPE, generator=gen))
+        if bias is not None:
+            bias.copy_(torch.randn(bias.shape, dtype=DTYPE, generator=gen))
     fn = m if item.implementation == "torch" else _composite(item.grouping, m, item.eps)
     measured = spectral_norm(fn, x)
-    predicted = TJ.lemma_norm(item.grouping, x, m.weight.detach(), item.eps, **kw)
+    predicted = TJ.lemma_norm(item.grouping, x, weight.detach(), item.eps, **kw)
     return {"kind": "formula", "grouping": item.grouping, "implementation": item.implementation, "eps": item.eps,
             "gamma_mode": item.gamma_mode, "seed": item.seed, "measured": measured, "predicted": predicted,
             "rel_error": (measured - predicted) / predicted}
@@ -192,9 +195,14 @@ def _validation(item: ValidationItem) -> dict:
 @single_threaded
 def worker(item) -> dict:
     """Module-level worker: dispatches on the item type."""
-    for cls, fn in ((JacobianItem, _jacobian), (CurveItem, _curve), (IBItem, _ib), (ValidationItem, _validation)):
-        if isinstance(item, cls):
-            return fn(item)
+    if isinstance(item, JacobianItem):
+        return _jacobian(item)
+    if isinstance(item, CurveItem):
+        return _curve(item)
+    if isinstance(item, IBItem):
+        return _ib(item)
+    if isinstance(item, ValidationItem):
+        return _validation(item)
     raise TypeError(f"unknown item {item!r}")
 
 

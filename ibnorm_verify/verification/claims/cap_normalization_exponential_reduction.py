@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def analyze_reduction(records: list[dict], params: dict) -> Analysis:
         gap_recs += [{**cell, "K": k, "v": float(g)} for k, g in zip(ks, gap)]
         if not np.all(np.isfinite(ends)):
             details["no_mde"] = "no finite certified upper bound: the bracket has an open end"
-        meta = dict(details=details, replicates=len(seeds), unit="seed")
+        meta: dict[str, Any] = dict(details=details, replicates=len(seeds), unit="seed")
         red = check_direction(f"exponential reduction in K [{label}]", fit.estimate, gi, greater_than=0.0,
                               part="reduction", cell={} if regime.setup_identity else cell, **meta)
         rate = check_value(f"rate = product law sum_j log(sigma_j/|gamma_j|) [{label}]", dev.estimate, di, 0.0,

@@ -91,7 +91,8 @@ def worker(item: StatsItem) -> dict:
                       checkpoint_every=max(1, item.steps // 10) if item.checkpoint_dir else 0)
     res = train(model, tr, te, cfg, checkpoint=checkpoint_path(item.checkpoint_dir, item))
     norms = normalizer_modules(model)
-    gamma = [1.0 if getattr(m, "weight", None) is None else float(m.weight.detach().abs().max()) for m in norms.values()]
+    weights = [getattr(m, "weight", None) for m in norms.values()]
+    gamma = [1.0 if w is None else float(w.detach().abs().max()) for w in weights]
     keep = thin_index(len(res.log["step"]), CURVE_POINTS)
     nv = list(res.log["norm_var"].values())
     wn = list(res.log["weight_norm"].values())

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import torch
 
 from ..evidence import Series
 from ..models.architectures import MLP, Normalizer, SmallResNet, TinyGPT
 from ..runtime import single_threaded
 from ..stats import mean_se_ci, paired_test
-from ..training.data import IMAGE_TASKS, LM_TASKS, image_task, lm_task
+from ..training.data import IMAGE_TASKS, LM_TASKS, ImageData, image_task, lm_task
 from ..training.trainer import TrainConfig, seeded_init, train
 from ..verdict import check_direction
 from ._extend import seeds_to_decide
@@ -83,6 +85,9 @@ def worker(item: PerfItem) -> dict:
     """Train one model; return validation / test losses, the test score (higher = better) and the plateau drop."""
     sd = run_seeds(item.seed, "ib.empirical-performance", item.task)
     oracle = math.nan
+    tr: torch.Tensor | ImageData        # token windows (language tasks) or images
+    va: torch.Tensor | ImageData
+    te: torch.Tensor | ImageData
     if item.task in LM_TASKS:
         t = lm_task(item.task, item.n_train, item.seq_len, sd["data"], text_path=item.data_path)
         tr, va, te, ncls, oracle = t.train, t.val, t.test, t.vocab, t.oracle
@@ -128,6 +133,7 @@ def _paired(a: dict[int, float], b: dict[int, float]):
 
 def analyze(records: list[dict], params: dict) -> Analysis:
     """Checks per (task, grouping) cell from the runs' records (pure; see the module docstring)."""
+    measured: dict[str, Any]
     checks, measured, diffs, lam_rows, tuned_rows = [], {}, [], [], []
     sel = select(records)
     ablation_g = params.get("ablation_grouping", "layer")

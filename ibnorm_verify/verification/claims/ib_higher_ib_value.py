@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,6 +171,7 @@ def analyze_ib_value(records: list, params: dict) -> Analysis:
     # stay in the series): an estimator that fails where the claim uses it measures nothing
     shared, failing = estimator_preconditions(validation, {e: g for e, g in _VALIDATED_BY.items() if e in estimators},
                                               [float(s) for s in params["noise_std"]])
+    measured: dict[str, Any]
     checks, effects, measured = [], [], {}
     for v in variants:                      # the crossover beta* = dI_Y / dI_X: the IB value rises iff beta < beta*
         for s in map(float, params["noise_std"]):

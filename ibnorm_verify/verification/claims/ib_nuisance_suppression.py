@@ -111,7 +111,7 @@ def nuisance_worker(item: NuisanceItem | ValidationItem) -> list:
     for r, (v, t) in enumerate(zip(variants, reps)):
         tn = t[:, sd:]
 
-        def rec(quantity: str, value: float, noise: float = 0.0, **extra) -> dict:
+        def rec(quantity: str, value: float | np.floating, noise: float = 0.0, **extra) -> dict:
             return {"quantity": quantity, **coords(v), "noise": float(noise), "seed": item.seed,
                     "value": float(value), **extra}
         ld = np.vectorize(compression_log_deriv(v.compression, v.lam))(u)

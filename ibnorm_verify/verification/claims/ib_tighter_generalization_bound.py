@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,8 +141,10 @@ def bound_worker(item: BoundItem | ValidationItem) -> list:
 def _weight_sq_change(model: nn.Module, init: dict, norms: list[nn.Module]) -> list[float]:
     """P_l = ||theta_1..l - theta_init||^2: every parameter of the modules up to normalizer l (in order)."""
     out, acc = [], 0.0
-    for module in model.net:
-        acc += sum(float(((q.detach() - init[f"net.{name}"]) ** 2).sum()) for name, q in _named(model.net, module))
+    net = model.net
+    assert isinstance(net, nn.Sequential)  # an architectures.MLP
+    for module in net:
+        acc += sum(float(((q.detach() - init[f"net.{name}"]) ** 2).sum()) for name, q in _named(net, module))
         if any(module is m for m in norms):
             out.append(acc)
     return out
@@ -179,6 +182,7 @@ def analyze_bound(records: list, params: dict) -> Analysis:
     # at an s where it fails holds only that failed validation (no evidence); the Gaussian bound decides nothing
     est = params.get("cmi_estimator", "mixture")
     shared, failing = estimator_preconditions(validation, {est: (AUTO,) if est == "auto" else (MIXTURE,)}, noise)
+    measured: dict[str, Any]
     checks, measured, rep_fx, full_fx, bound_rows, reduced_rows = [], {}, [], [], [], []
 
     def add(c: Check) -> None:
