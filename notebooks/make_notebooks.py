@@ -240,11 +240,13 @@ for name, model in (("LayerNorm", copy.deepcopy(base)), ("IBLayerNorm(tanh)", ib
 assert any(isinstance(m, IBLayerNorm) for m in ib.modules())''',
         "api_after": ("One seed on a toy task says little: the claim below compares methods over seeds with paired "
                       "differences and the same learning-rate grid for every method."),
-        "try": [("Training statistics with strong weight decay: the weights can no longer grow, and the claim's "
-                 "verdict must follow the measurements.",
-                 '''for wd in ("0", "0.5"):
-    ev = verdict_of("cap.training-statistics", weight_decays=wd)
-    print(f"weight_decays={wd}: {ev.verdict.value:12s} {primary_line(ev)}")''')],
+        "try": [("A refutation needs its preconditions. The same 200-step AdamW runs, first as they are, then with the "
+                 "claim's plateau precondition switched on (the medium and full scales do this): the runs have not "
+                 "finished learning, so the verdict can no longer be decided from them.",
+                 '''for plateau in (False, True):
+    ev = verdict_of("cap.training-statistics", require_plateau=plateau, optimizers="adamw", steps=200, width=8,
+                    max_seeds=10)
+    print(f"require_plateau={plateau}: {ev.verdict.value:12s} {primary_line(ev)}")''')],
     },
 }
 

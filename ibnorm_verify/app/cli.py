@@ -21,7 +21,8 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Sequence
+from types import FrameType
+from typing import Any, Callable, Sequence
 
 import ibnorm
 
@@ -244,7 +245,7 @@ def _figures_command(argv: Sequence[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- a run
-def _interrupts() -> object:
+def _interrupts() -> Callable[[int, FrameType | None], Any] | int | signal.Handlers | None:
     """Ctrl-C once: KeyboardInterrupt (the run stops cleanly; finished claims are in results.json).
     Ctrl-C twice: exit 130 at once (local process workers die with us). Returns the old handler."""
     presses = [0]

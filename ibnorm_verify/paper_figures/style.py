@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import matplotlib
+from matplotlib.rcsetup import cycler  # = matplotlib.cycler (the validating one); the stubs only declare this one
 
 if os.environ.get("MPLBACKEND", "").lower() not in ("agg", "pdf", "svg"):
     matplotlib.use("Agg")  # no display needed (CI, workers, notebooks get PNGs via IPython.display)
 
 import matplotlib.pyplot as plt  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # matplotlib >= 3.8 (only for the type checker)
 
 __all__ = ["OKABE_ITO", "MARKERS", "LINESTYLES", "VERDICT_COLORS", "NORMALIZER_COLORS", "color", "marker",
            "apply_style", "new_figure", "save", "label_axes", "verdict_badge"]
@@ -66,12 +70,12 @@ def linestyle(i: int):
     return LINESTYLES[i % len(LINESTYLES)]
 
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight", "figure.figsize": (5.2, 3.6),
     "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 7.5,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5,
     "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.5, "lines.markersize": 4.5,
-    "legend.frameon": False, "axes.prop_cycle": matplotlib.cycler(color=_CYCLE),
+    "legend.frameon": False, "axes.prop_cycle": cycler(color=_CYCLE),
 }
 
 

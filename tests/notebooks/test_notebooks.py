@@ -69,7 +69,7 @@ def test_notebook_runs_at_tiny_scale(name, tiny_run_dir, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert images, f"{name}: no figure drawn"
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    try_lines = [ln for ln in text.splitlines() if ln.split("=")[0] in ("gains", "order", "lams", "weight_decays")]
+    try_lines = [ln for ln in text.splitlines() if ln.split("=")[0] in ("gains", "order", "lams", "require_plateau")]
     assert len(try_lines) >= 2, text[-2000:]
     verdicts = {}
     for line in try_lines:
