@@ -342,13 +342,17 @@ class StandardizeOp(Op):
         u = a / sig.unsqueeze(-1)
         return (proj.unsqueeze(0) - u.unsqueeze(-1) * u.unsqueeze(-2)) / sig.reshape(-1, 1, 1)
 
-    def sigma_range(self, z: Tensor, rho: Tensor) -> tuple[Tensor, Tensor]:
-        """Per group [sigma_lo, sigma_hi] over |z_g' - z_g| <= rho_g: |a| moves by at most rho/sqrt(m)."""
+    def sigma_range(self, z: Tensor, rho: Tensor, rho_r: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per group [sigma_lo, sigma_hi] over |z_g' - z_g| <= rho_g (and, if given, |u . (z_g' - z_g)| <= rho_r,g
+        with u the unit vector along P z_g): |P z'|^2 = |P z|^2 + 2 |P z| q + |P dz|^2 with q = u . dz, so
+        |P z'| lies in [|P z| - rho_r, sqrt((|P z| + rho_r)^2 + rho^2 - rho_r^2)] (rho_r = rho without it)."""
         a, _ = self.group_stats(z)
-        an = a.norm(dim=-1)
-        da = rho.to(torch.float64) / math.sqrt(self.m)
-        lo = torch.clamp(an - da, min=0.0)
-        return torch.sqrt(lo.pow(2) + self.eps), torch.sqrt((an + da).pow(2) + self.eps)
+        pn = a.norm(dim=-1) * math.sqrt(self.m)                            # |P z|
+        rho = rho.to(torch.float64)
+        rr = rho if rho_r is None else torch.minimum(rho_r.to(torch.float64), rho)
+        lo_n = torch.clamp(pn - rr, min=0.0)
+        hi_n = torch.sqrt((pn + rr).pow(2) + (rho.pow(2) - rr.pow(2)).clamp_min(0))
+        return torch.sqrt(lo_n.pow(2) / self.m + self.eps), torch.sqrt(hi_n.pow(2) / self.m + self.eps)
 
     def lipschitz(self, z: Tensor, rho: Tensor) -> Tensor:
         """Per group sup ||J|| over the region: 1/sigma_lo (inf where eps = 0 and sigma_lo = 0)."""
@@ -371,6 +375,60 @@ class StandardizeOp(Op):
         dev = inv + da * (2 * an + da) / lo.pow(3) + an.pow(2) * inv3
         dev = torch.where(da > 0, dev, torch.zeros_like(dev))          # a point: J(z) itself, exactly
         return torch.where(lo > 0, dev, torch.full_like(dev, math.inf))
+
+    def increment_terms(self, z: Tensor, rho: Tensor, rho_r: Tensor | None = None) -> dict[str, Tensor]:
+        """Coefficients of a structured increment rule over the region |P(z' - z)|_g <= rho_g,
+        |u . (z' - z)|_g <= rho_r,g (z = the centre value z_c, flat; u the unit vector along P z_c).
+
+        Write y(z) = P z s(z), s = (|P z|^2/m + eps)^(-1/2), s_c = 1/sigma_c, grad s(z) = -P z / (m sigma(z)^3),
+        J_c = s_c P + P z_c grad s(z_c)^T (the Jacobian at the centre). For two points z1, z2 of the region,
+        dz = z1 - z2 and xi on the segment between them (mean value theorem for the scalar s):
+
+            y(z1) - y(z2) = J_c dz + theta P dz + P(z2 - z_c) gamma + u beta,
+            theta = s(z1) - s_c,   gamma = grad s(xi) . dz,   beta = |P z_c| (grad s(xi) - grad s(z_c)) . dz.
+
+        Over the region sigma lies in [lo, hi] (:meth:`sigma_range`), |P(xi - z_c)| <= rho, and
+        grad s(xi) = -(P z_c + P(xi - z_c)) / (m sigma_xi^3), so
+
+        * theta in [t_lo, t_hi] = [1/hi - s_c, 1/lo - s_c]: ``t_mid`` joins the linear part, the rest is a rescaling
+          of the increment P dz by at most ``scale`` = (t_hi - t_lo)/2;
+        * |gamma| <= ``g_u`` |u . dz| + ``g_p`` |P dz|, g_u = |P z_c| / (m lo^3), g_p = rho / (m lo^3); the term
+          P(z2 - z_c) gamma points inside the region's own (centred) set of P z;
+        * |beta| <= ``b_u`` |u . dz| + ``b_p`` |P dz|, b_u = |P z_c|^2 max(lo^-3 - sigma_c^-3, sigma_c^-3 - hi^-3) / m,
+          b_p = |P z_c| rho / (m lo^3): a term along u only (the radial direction, which the next normalizer
+          of a positively homogeneous block removes).
+
+        From the centre (z2 = z_c, reachable sets) the gamma term vanishes and u beta becomes u |P z_c| r_s with
+        the scalar remainder r_s = s(z1) - s_c - grad s(z_c) . dz; the Hessian of s has eigenvalues in
+        [-1/(m sigma^3), 2/(m sigma^3)], so |u beta| <= ``seg`` = |P z_c| rho^2 / (m lo^3) (an absolute segment).
+
+        Returns per group (G,) tensors ``t_mid``, ``scale``, ``g_u``, ``g_p``, ``b_u``, ``b_p``, ``seg``, ``lip``
+        (= 1/lo, the Lipschitz rule), and ``u`` (G, m); inf where the variance can reach 0 with eps = 0.
+        """
+        a, sig = self.group_stats(z)
+        pn = a.norm(dim=-1) * math.sqrt(self.m)                                # |P z_c|
+        rho = rho.to(torch.float64)
+        lo, hi = self.sigma_range(z, rho, rho_r)
+        ok = lo > 0
+        lo_ = torch.where(ok, lo, torch.ones_like(lo))
+        t_lo, t_hi = 1.0 / hi - 1.0 / sig, 1.0 / lo_ - 1.0 / sig
+        m = self.m
+        d3 = torch.maximum(lo_.pow(-3) - sig.pow(-3), sig.pow(-3) - hi.pow(-3))
+        out = {"t_mid": 0.5 * (t_lo + t_hi), "scale": 0.5 * (t_hi - t_lo),
+               "g_u": pn / (m * lo_.pow(3)), "g_p": rho / (m * lo_.pow(3)),
+               "b_u": pn.pow(2) * d3 / m, "b_p": pn * rho / (m * lo_.pow(3)),
+               "seg": pn * rho.pow(2) / (m * lo_.pow(3)), "lip": 1.0 / lo_}
+        zero = rho == 0
+        for k, v in out.items():
+            if k == "t_mid":
+                out[k] = torch.where(ok & ~zero, v, torch.zeros_like(v))
+            elif k in ("g_u", "lip"):
+                out[k] = torch.where(ok, v * (1 + 1e-9), torch.full_like(v, math.inf))
+            else:
+                out[k] = torch.where(ok, torch.where(zero, torch.zeros_like(v), v * (1 + 1e-9)),
+                                     torch.full_like(v, math.inf))
+        out["u"] = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        return out
 
 
 @dataclass(eq=False)
