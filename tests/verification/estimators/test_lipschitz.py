@@ -89,14 +89,14 @@ def test_linear_chain_is_tight(gain, depth):
     assert exact_p * 0.99 <= p.lower <= exact_p * (1 + 1e-12) <= p.upper * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("norm", ["ln", "rms"])
+@pytest.mark.parametrize("norm", ["layer", "rms"])
 @pytest.mark.parametrize("eps", [0.0, 1e-5, 0.5])
 def test_single_normalizer_exact(norm, eps):
     """One normalizer after W = gQ: ||J|| = g |gamma| / sqrt(var + eps) (RMS: mean square), capacity.md 2.2."""
     net = build_network(depth=1, width=10, gain=1.7, norm=norm, gamma=-0.8, eps=eps, seed=1)
     x = _x(6, 10, seed=2)
     z = net[0].layer(x).detach()
-    var = z.var(1, unbiased=False) if norm == "ln" else z.pow(2).mean(1)
+    var = z.var(1, unbiased=False) if norm == "layer" else z.pow(2).mean(1)
     exact = float((1.7 * 0.8 / torch.sqrt(var + eps)).max())
     est = estimate_lipschitz(net, x, tol=1e-9)
     assert est.lower == pytest.approx(exact, rel=1e-6)       # power-iteration stopping tolerance 1e-9
@@ -105,7 +105,7 @@ def test_single_normalizer_exact(norm, eps):
 
 
 def test_lower_is_the_best_jacobian_norm_at_the_inputs_and_witness_attains_it():
-    net = build_network(depth=3, width=8, gain=1.3, norm="ln", activation="tanh", seed=3)
+    net = build_network(depth=3, width=8, gain=1.3, norm="layer", activation="tanh", seed=3)
     x = _x(5, 8, seed=4, scale=2.0)
     est = estimate_lipschitz(net, x, power_iters=100, tol=1e-11)
     exact = _exact_input_norms(net, x)
@@ -114,7 +114,7 @@ def test_lower_is_the_best_jacobian_norm_at_the_inputs_and_witness_attains_it():
     assert est.lower <= est.upper
 
 
-KINDS = st.sampled_from(["none", "ln", "bn", "gn", "rms"])
+KINDS = st.sampled_from(["none", "layer", "batch", "group", "rms"])
 COMPS = st.sampled_from(["identity", "tanh", "log", "softsign"])
 
 
@@ -128,7 +128,7 @@ def test_property_lower_le_exact_le_upper_input(norm, comp, act, residual, order
     net = build_network(depth=depth, width=8, gain=gain, norm=norm, compression=comp, order=order, every=every,
                         activation=act, residual=residual, gamma=gamma, seed=seed, init=init, groups=2)
     x = _x(4, 8, seed=seed, scale=scale)
-    if norm == "bn":
+    if norm == "batch":
         calibrate_batchnorm(net, _x(32, 8, seed=seed + 1, scale=scale))
     est = estimate_lipschitz(net, x, seed=seed)
     exact = float(_exact_input_norms(net, x).max())
@@ -149,7 +149,7 @@ def test_property_lower_le_exact_le_upper_params(norm, comp, act, residual, dept
             for b in net:
                 b.layer.bias.normal_()
     x = _x(3, 6, seed=seed)
-    if norm == "bn":
+    if norm == "batch":
         calibrate_batchnorm(net, _x(32, 6, seed=seed + 1))
     est = estimate_lipschitz(net, x, wrt="params", seed=seed)
     exact = float(_exact_param_norms(net, x).max())
@@ -158,7 +158,7 @@ def test_property_lower_le_exact_le_upper_params(norm, comp, act, residual, dept
 
 
 @settings(max_examples=4)
-@given(norm=st.sampled_from(["ln", "rms", "gn"]), comp=COMPS, gain=st.floats(0.5, 2.5), seed=st.integers(0, 30),
+@given(norm=st.sampled_from(["layer", "rms", "group"]), comp=COMPS, gain=st.floats(0.5, 2.5), seed=st.integers(0, 30),
        radius=st.floats(0.01, 0.5))
 def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
     """Exact Jacobian norms at random points of the balls never exceed the certified upper bound."""
@@ -179,7 +179,7 @@ def test_property_ball_upper_bound_is_sound(norm, comp, gain, seed, radius):
 
 
 def test_eps_zero_gives_no_certificate_on_a_large_ball_but_does_on_a_small_one():
-    net = build_network(depth=3, width=8, gain=2.0, norm="ln", eps=0.0)
+    net = build_network(depth=3, width=8, gain=2.0, norm="layer", eps=0.0)
     x = _x(4, 8)
     big = estimate_lipschitz(net, x, radius=50.0, ascent_steps=3)
     assert big.upper == math.inf and "eps = 0" in big.upper_reason and big.gap == math.inf
@@ -204,7 +204,7 @@ def test_conv_operator_norm_against_the_dense_operator(padding_mode):
 
 
 def test_conv_network_bounds():
-    net = build_network(depth=2, width=2, gain=1.4, conv=True, image_size=3, norm="gn", groups=1,
+    net = build_network(depth=2, width=2, gain=1.4, conv=True, image_size=3, norm="group", groups=1,
                         activation="relu", seed=2)
     x = torch.randn(2, 2, 3, 3, dtype=F64)
     est = estimate_lipschitz(net, x, power_iters=10)
@@ -226,6 +226,6 @@ def test_plain_sequential_gets_a_certificate_for_inputs_and_a_reason_for_params(
 
 
 def test_train_mode_batchnorm_in_a_controlled_network_is_refused():
-    bn = build_network(depth=2, width=4, norm="bn").train()
+    bn = build_network(depth=2, width=4, norm="batch").train()
     with pytest.raises(ValueError, match="BatchNorm"):
         estimate_lipschitz(bn, _x(2, 4))

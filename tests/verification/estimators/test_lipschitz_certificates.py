@@ -80,13 +80,13 @@ def test_relu_ball_bound_shrinks_with_radius_and_is_exact_on_a_tiny_ball():
     assert ups[-1] > 1.2 * ups[0]
 
 
-@pytest.mark.parametrize("norm", ["ln", "rms", "gn", "bn"])
+@pytest.mark.parametrize("norm", ["layer", "rms", "group", "batch"])
 @pytest.mark.parametrize("residual", [False, True])
 def test_normalized_nets_finite_and_sound_on_balls(norm, residual):
     net = build_network(depth=4, width=8, gain=1.3, norm=norm, activation="relu", residual=residual, seed=5,
                         init="gaussian", groups=2)
     x = torch.randn(3, 8, dtype=F64)
-    if norm == "bn":
+    if norm == "batch":
         calibrate_batchnorm(net, torch.randn(64, 8, dtype=F64))
     r = 0.2
     e = estimate_lipschitz(net, x, radius=r, ascent_steps=3, restarts=2, cert_iters=10)
@@ -98,7 +98,7 @@ def test_normalized_nets_finite_and_sound_on_balls(norm, residual):
 
 
 def test_layernorm_ball_bound_grows_with_radius_and_stays_finite():
-    net = build_network(depth=6, width=16, gain=1.5, norm="ln", activation="relu", seed=2, init="gaussian")
+    net = build_network(depth=6, width=16, gain=1.5, norm="layer", activation="relu", seed=2, init="gaussian")
     x = torch.randn(2, 16, dtype=F64)
     ups = [estimate_lipschitz(net, x, radius=r, ascent_steps=2, restarts=1, cert_iters=5).upper
            for r in (0.0, 0.05, 0.5, math.inf)]
@@ -232,7 +232,7 @@ def test_op_without_a_rule_is_named_and_the_lower_bound_survives():
 
 
 def test_dense_certificate_reproduces_the_jacobian_at_a_point_for_conv_nets():
-    net = build_network(depth=3, width=2, conv=True, image_size=3, norm="gn", groups=1, activation="tanh",
+    net = build_network(depth=3, width=2, conv=True, image_size=3, norm="group", groups=1, activation="tanh",
                         gain=1.3, seed=4)
     x = torch.randn(2, 2, 3, 3, dtype=F64)
     g, why = trace(net, x)

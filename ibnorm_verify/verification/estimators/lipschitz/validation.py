@@ -94,17 +94,17 @@ def _validate_cached(seed: int, width: int, n_inputs: int) -> tuple[ValidationRo
                          linear_chain_param_lipschitz(g, depth, math.sqrt(width)), n_inputs, attained=True))
     # single normalizers after W = g Q
     g, gamma = 2.0, 1.5
-    for norm in ("ln", "rms", "gn"):
+    for norm, label in (("layer", "LN"), ("rms", "RMS"), ("group", "GN")):
         m = build_network(depth=1, width=width, gain=g, norm=norm, gamma=gamma, seed=seed, groups=2)
         with torch.no_grad():
             z = m[0].layer(x)
         eps = m[0].norm.eps if m[0].norm.eps is not None else torch.finfo(F64).eps
-        zg = z.reshape(n_inputs, 2 if norm == "gn" else 1, -1)
+        zg = z.reshape(n_inputs, 2 if norm == "group" else 1, -1)
         var = zg.var(-1, unbiased=False) if norm != "rms" else zg.pow(2).mean(-1)
         truth = float((g * gamma / torch.sqrt(var + eps)).max())
-        rows.append(_row(f"W={g}Q then {norm.upper()}(gamma={gamma}) (input)", "normalizer", estimate_lipschitz(m, x),
+        rows.append(_row(f"W={g}Q then {label}(gamma={gamma}) (input)", "normalizer", estimate_lipschitz(m, x),
                          truth, n_inputs, attained=True, exact_upper=True))
-    m = build_network(depth=1, width=width, gain=g, norm="bn", gamma=gamma, seed=seed)
+    m = build_network(depth=1, width=width, gain=g, norm="batch", gamma=gamma, seed=seed)
     calibrate_batchnorm(m, torch.randn(64, width, generator=gen, dtype=F64))
     bn = m[0].norm
     truth = float(g * gamma / torch.sqrt(bn.running_var + bn.eps).min())
