@@ -4,7 +4,9 @@ Sections (``--sections``, all by default):
 
 * ``ln``: depth-16 width-128 ReLU + LayerNorm nets (``build_network``, gain 1.5, orthogonal and Gaussian
   init, several seeds) over l2 balls of radius 0.1 x (input rms) around 8 inputs, and at the inputs
-  (r = 0): certified upper, attained lower, upper/lower, time.
+  (r = 0): certified upper, attained lower, upper/lower, time (``--seeds``, ``--inputs``).
+* ``sweep``: the same nets (seed 0, both inits, 2 inputs) over balls of radius r/rms in {0.001, 0.01, 0.03,
+  0.1, 0.3}.
 * ``mlp``: a plain ``nn.Sequential`` MLP (float32, Linear-ReLU-Linear-GELU-Linear), at the inputs, over balls
   and globally: bounds and time.
 * ``resnet18``: torchvision's ``resnet18`` (random init, eval mode, 32x32 inputs): bounds and time. PyPI's
@@ -13,7 +15,9 @@ Sections (``--sections``, all by default):
 
       PYTHONPATH=.:layer /work/venv-tv/bin/python benchmarks/bench_lipschitz.py --sections resnet18
 
-Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--sections ln,mlp] [--seeds 3] [--out FILE.csv]``
+Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--sections ln,sweep,mlp] [--seeds 3] [--inputs 8]
+[--out FILE.csv]``. The lower bound of the ball rows uses ``restarts=2, ascent_steps=5`` (projected gradient
+ascent on the Jacobian norm from the centres and 2 random points per ball).
 """
 from __future__ import annotations
 
@@ -38,22 +42,35 @@ def _row(section, case, est, t, **extra):
             "reason": est.upper_reason, **{k: v for k, v in extra.items()}}
 
 
-def ln_section(seeds: int) -> list[dict]:
+def _ln_net(init: str, seed: int, n: int) -> tuple[nn.Module, torch.Tensor, float]:
+    net = build_network(depth=16, width=128, gain=1.5, norm="layer", activation="relu", init=init, seed=seed)
+    x = torch.randn(n, 128, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return net, x, float(x.pow(2).mean().sqrt())
+
+
+def _ln_rows(section: str, init: str, seed: int, n: int, factors: tuple[float, ...]) -> list[dict]:
+    net, x, rms = _ln_net(init, seed, n)
     rows = []
-    for init in ("orthogonal", "gaussian"):
-        for seed in range(seeds):
-            net = build_network(depth=16, width=128, gain=1.5, norm="ln", activation="relu", init=init, seed=seed)
-            x = torch.randn(8, 128, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-            rms = float(x.pow(2).mean().sqrt())
-            for r in (0.0, 0.1 * rms):
-                t0 = time.perf_counter()
-                e = estimate_lipschitz(net, x, radius=r, seed=seed)
-                rows.append(_row("ln", f"depth16 width128 relu+LN {init} seed={seed} r={r:.3g}", e,
-                                 time.perf_counter() - t0, init=init, seed=seed, radius=r,
-                                 dense=e.details["certificates"].get("dense"),
-                                 compositional=e.details["certificates"].get("compositional")))
-                print(rows[-1], flush=True)
+    for f in factors:
+        r = f * rms
+        t0 = time.perf_counter()
+        e = estimate_lipschitz(net, x, radius=r, seed=seed, restarts=2, ascent_steps=5)
+        rows.append(_row(section, f"depth16 width128 relu+LN {init} seed={seed} n={n} r/rms={f:g}", e,
+                         time.perf_counter() - t0, init=init, seed=seed, inputs=n, radius=r, r_over_rms=f,
+                         dense=e.details["certificates"].get("dense"),
+                         compositional=e.details["certificates"].get("compositional")))
+        print(rows[-1], flush=True)
     return rows
+
+
+def ln_section(seeds: int, inputs: int) -> list[dict]:
+    return [row for init in ("orthogonal", "gaussian") for seed in range(seeds)
+            for row in _ln_rows("ln", init, seed, inputs, (0.0, 0.1))]
+
+
+def sweep_section() -> list[dict]:
+    return [row for init in ("orthogonal", "gaussian")
+            for row in _ln_rows("sweep", init, 0, 2, (0.001, 0.01, 0.03, 0.1, 0.3))]
 
 
 def mlp_section() -> list[dict]:
@@ -91,8 +108,9 @@ def resnet18_section() -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="ln,mlp,resnet18")
+    ap.add_argument("--sections", default="ln,sweep,mlp,resnet18")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--inputs", type=int, default=8)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
@@ -101,7 +119,9 @@ def main(argv=None) -> int:
     rows = []
     secs = args.sections.split(",")
     if "ln" in secs:
-        rows += ln_section(args.seeds)
+        rows += ln_section(args.seeds, args.inputs)
+    if "sweep" in secs:
+        rows += sweep_section()
     if "mlp" in secs:
         rows += mlp_section()
     if "resnet18" in secs:
@@ -116,9 +136,10 @@ def main(argv=None) -> int:
     if ln:
         for init in ("orthogonal", "gaussian"):
             sel = [r["upper_over_lower"] for r in ln if r["init"] == init]
+            secs_ = [r["seconds"] for r in ln if r["init"] == init]
             if sel:
                 print(f"LN depth16 width128, r = 0.1 rms, {init}: median upper/lower {statistics.median(sel):.3g}, "
-                      f"max {max(sel):.3g} (n={len(sel)})")
+                      f"max {max(sel):.3g} (n={len(sel)} nets), median {statistics.median(secs_):.0f} s per net")
     print(f"load average at the end {os.getloadavg()}")
     return 0
 
