@@ -149,3 +149,16 @@ def test_the_checker_catches_an_upward_import_and_a_cycle(monkeypatch):
 @pytest.mark.parametrize("module", ["ibnorm", "ibnorm.nn", "ibnorm.functional"])
 def test_the_layers_do_not_import_the_suite(module):
     assert not {t for t in GRAPH[module] if t.startswith("ibnorm_verify")}
+
+
+#: a claim module holds one claim: its items, worker, analysis and declaration (shared parts live in
+#: the ``_*.py`` helpers beside it)
+MAX_CLAIM_MODULE_LINES = 350
+
+
+def test_claim_modules_stay_small():
+    claims = ROOT / "ibnorm_verify" / "verification" / "claims"
+    sizes = {p.name: len(p.read_text().splitlines()) for p in claims.glob("*.py")}
+    assert len(sizes) > 12
+    too_long = {name: n for name, n in sizes.items() if n > MAX_CLAIM_MODULE_LINES}
+    assert not too_long, f"claim modules over {MAX_CLAIM_MODULE_LINES} lines (split them): {too_long}"

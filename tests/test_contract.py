@@ -6,7 +6,6 @@ A claim's Evidence must have
 
 * status "ok";
 * every declared series (``Claim.series``) with the declared dims, and no undeclared series;
-* ``arrays`` empty (figures read ``series``);
 * every validation row a :class:`ValidationRow`;
 * a regime map with at least two axes (the claim's ``axes``) and at least one cell;
 * a primary check (``Evidence.primary`` names an evidence check of the claim's ``primary_part``);
@@ -52,8 +51,6 @@ def contract_problems(claim: Claim, ev: Evidence) -> list[str]:
     extra = sorted(set(ev.series) - set(declared))
     if extra:
         problems.append(f"undeclared series {extra}")
-    if ev.arrays:
-        problems.append(f"arrays not empty: {sorted(ev.arrays)[:6]}")
     bad_rows = [type(r).__name__ for r in ev.validation if not isinstance(r, ValidationRow)]
     if bad_rows:
         problems.append(f"{len(bad_rows)} validation rows are not ValidationRow ({bad_rows[0]})")
@@ -162,7 +159,6 @@ def _good() -> Evidence:
     (lambda ev: ev.series.pop("s"), "missing"),
     (lambda ev: ev.series.update(s=Series("s", ("seed", "x"), {"x": [1, 2], "seed": [0]}, np.ones((1, 2)))), "dims"),
     (lambda ev: ev.series.update(t=Series("t", ("x",), {"x": [1]}, [1.0])), "undeclared"),
-    (lambda ev: ev.arrays.update(k=[1]), "arrays"),
     (lambda ev: ev.validation.append({"case": "dict"}), "ValidationRow"),
     (lambda ev: setattr(ev, "regimes", None), "regime map"),
     (lambda ev: setattr(ev, "primary", ""), "primary"),

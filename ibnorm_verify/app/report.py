@@ -14,8 +14,8 @@ The report is written for a reviewer with five minutes:
 3. The estimators' ground-truth validation tables, figures inline, and the figures that could not be
    made (and why).
 
-Claims still in the pre-``Series`` format (dict validation rows, no primary check, no regime map)
-render too: their first deciding check stands in for the primary one.
+A claim without a primary check or a regime map (a hand-built Evidence) renders too: its first deciding
+check stands in for the primary one.
 """
 from __future__ import annotations
 
@@ -249,22 +249,14 @@ def check_rows(ev: Evidence) -> tuple[list[str], list[list[str]]]:
 _VALIDATION_HEADER = ["estimator", "case", "family", "truth", "estimate", "bracket", "error", "passed", "criterion"]
 
 
-def validation_rows(rows: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
-    """Ground-truth rows: :class:`ValidationRow` s in fixed columns; legacy dict rows by their keys."""
-    typed = [r for r in rows if isinstance(r, ValidationRow)]
-    if typed and len(typed) == len(rows):
-        out = []
-        for r in typed:
-            bracket = "" if r.lower is None and r.upper is None else f"[{_num(r.lower)}, {_num(r.upper)}]"
-            out.append([r.estimator, r.case, r.family, _num(r.truth), "" if r.estimate is None else _num(r.estimate),
-                        bracket, "" if r.estimate is None else _num(r.error), "yes" if r.passed else "NO",
-                        r.criterion])
-        return _VALIDATION_HEADER, out
-    keys: list[str] = []
-    dicts = [r.to_dict() if isinstance(r, ValidationRow) else dict(r) for r in rows]
-    for d in dicts:
-        keys += [k for k in d if k not in keys and k != "details"]
-    return keys, [[_fmt(d.get(k, ""), 1) for k in keys] for d in dicts]
+def validation_rows(rows: Sequence[ValidationRow]) -> tuple[list[str], list[list[str]]]:
+    """Ground-truth rows in fixed columns."""
+    out = []
+    for r in rows:
+        bracket = "" if r.lower is None and r.upper is None else f"[{_num(r.lower)}, {_num(r.upper)}]"
+        out.append([r.estimator, r.case, r.family, _num(r.truth), "" if r.estimate is None else _num(r.estimate),
+                    bracket, "" if r.estimate is None else _num(r.error), "yes" if r.passed else "NO", r.criterion])
+    return _VALIDATION_HEADER, out
 
 
 def _regime_grid(ev: Evidence) -> tuple[list[str], list[list[str]]] | None:

@@ -6,14 +6,13 @@ estimate, lower, upper, passed, criterion, family): mutual-information estimator
 constants, Hessian norms, the generalization-bound machinery, the normalizer Jacobians. One panel per
 family: estimate against truth, the bracket [lower, upper] as a bar where the estimator gives one,
 hollow markers for rows that failed their criterion. Nothing is dropped: a row without a finite
-truth or estimate is listed by name under the panels, and rows of the pre-``ValidationRow`` dict
-formats are read through :func:`as_row` (or listed, when they cannot be).
+truth or estimate is listed by name under the panels.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -35,41 +34,6 @@ CAPTION = ("Estimator validation: every ground-truth row of the estimators the c
            "Estimated against true value; bars: the certified bracket [lower, upper] where the estimator gives one; "
            "dashed: estimate = truth; hollow markers: rows that failed their criterion. Rows that cannot be placed "
            "on axes (no finite truth or estimate) are listed under the panels.")
-
-_TRUTH_KEYS = ("truth", "true", "exact", "expected")
-_ESTIMATE_KEYS = ("estimate", "measured", "lower")
-
-
-def _float(v: Any) -> float | None:
-    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
-        v = float(v)
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f
-
-
-def as_row(r: ValidationRow | Mapping) -> ValidationRow | None:
-    """A :class:`ValidationRow`; dict rows of the older schemas (truth under ``exact`` / ``true`` /
-    ``expected``, estimate under ``estimate`` / ``measured`` / ``lower``) are converted; None when a dict
-    has no recognisable truth."""
-    if isinstance(r, ValidationRow):
-        return r
-    if not isinstance(r, Mapping):
-        return None
-    truth = next((_float(r[k]) for k in _TRUTH_KEYS if k in r), None)
-    if truth is None:
-        return None
-    est = next((_float(r[k]) for k in _ESTIMATE_KEYS if k in r), None)
-    passed = r.get("passed", r.get("ok"))
-    family = str(r.get("family") or ("mutual information" if "true" in r else r.get("estimator") or "other"))
-    return ValidationRow(estimator=str(r.get("estimator") or r.get("method") or "estimator"),
-                         case=str(r.get("case") or r.get("task") or ""), truth=truth, estimate=est,
-                         passed=True if passed is None else bool(passed),
-                         criterion=str(r.get("criterion") or ("" if passed is not None else "no criterion recorded")),
-                         lower=_float(r.get("lower")), upper=_float(r.get("upper")), family=family)
-
 
 @dataclass
 class Layout:
@@ -94,14 +58,8 @@ def layout(evidence_by_id: Mapping) -> Layout:
     sorted into plotted rows per family and listed rows."""
     out, seen = Layout(), set()
     for cid, ev in evidence_by_id.items():
-        for raw in ev.validation or []:
+        for r in ev.validation or []:
             out.total += 1
-            r = as_row(raw)
-            if r is None:
-                keys = sorted(raw) if isinstance(raw, Mapping) else type(raw).__name__
-                out.listed.append((f"{cid}: {raw.get('case', '?') if isinstance(raw, Mapping) else raw!r}",
-                                   f"no truth field (keys {keys})"))
-                continue
             key = (r.estimator, r.case, r.truth, r.estimate, r.lower, r.upper, r.passed)
             if key in seen:
                 out.duplicates += 1

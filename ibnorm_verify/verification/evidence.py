@@ -392,8 +392,6 @@ class Evidence:
     notes: list[Any] = field(default_factory=list)
     runtime_s: float = 0.0
     cached: bool = False
-    #: transitional: the pre-Series arrays of claims not yet converted (removed once every claim is)
-    arrays: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -418,11 +416,9 @@ class Evidence:
             "checks": [c.to_dict() for c in self.checks],
             "regimes": None if self.regimes is None else self.regimes.to_dict(),
             "series": {k: s.to_dict() for k, s in self.series.items()},
-            # transitional: rows of claims not yet converted to ValidationRow are plain dicts
-            "validation": [r.to_dict() if isinstance(r, ValidationRow) else r for r in self.validation],
+            "validation": [r.to_dict() for r in self.validation],
             "conditions": self.conditions, "params": self.params, "seeds": self.seeds, "scale": self.scale,
             "device": self.device, "notes": self.notes, "runtime_s": self.runtime_s, "cached": self.cached,
-            "arrays": self.arrays,
         })
 
     @classmethod
@@ -439,10 +435,10 @@ class Evidence:
             checks=[Check.from_dict(c) for c in d.get("checks", [])],
             regimes=None if d.get("regimes") is None else RegimeMap.from_dict(d["regimes"]),
             series={k: Series.from_dict(s) for k, s in (d.get("series") or {}).items()},
-            validation=[ValidationRow.from_dict(r) if "criterion" in r else r for r in d.get("validation", [])],
+            validation=[ValidationRow.from_dict(r) for r in d.get("validation", [])],
             conditions=d.get("conditions", {}), params=d.get("params", {}), seeds=d.get("seeds", []),
             scale=d.get("scale", "quick"), device=d.get("device", "cpu"), notes=d.get("notes", []),
-            runtime_s=d.get("runtime_s", 0.0), cached=d.get("cached", False), arrays=d.get("arrays", {}),
+            runtime_s=d.get("runtime_s", 0.0), cached=d.get("cached", False),
         )
 
     def to_json(self) -> str:

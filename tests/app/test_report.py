@@ -1,7 +1,7 @@
 """report.md / report.html: a summary a reviewer reads first (one short row per claim: verdict, primary
 quantity with its CI against the prediction, where it holds), "Why" with the deciding check and "and N
 more", what would change an inconclusive verdict, the regime map, every check (Holm-adjusted p, MDE)
-one click below; old-format claims (arrays, dict validation rows) still render; self-contained HTML."""
+one click below; a hand-built claim (no primary, no regime map) still renders; self-contained HTML."""
 from __future__ import annotations
 
 import re
@@ -54,15 +54,13 @@ def _new_style(effects: dict, claim_id: str = "cap.normalization-exponential-red
 
 
 def _old_style() -> Evidence:
-    """A claim not converted yet: arrays, dict validation rows, no primary, no regime map."""
+    """A hand-built Evidence: no primary check, no regime map."""
     return Evidence(claim_id="cap.loss-smoothness", paper="2511.00958", title="Normalization smooths the loss",
                     statement="gradient and Hessian norms shrink exponentially in K", provenance="reconstructed",
                     verdict=Verdict.SUPPORTED, reason="all checks supported",
                     checks=[check_direction("grad slope", 1.2, (1.0, 1.4), greater_than=0.0)],
                     conditions={"gain": 2.0, "norm": "ln"}, seeds=[0, 1], scale="tiny",
-                    arrays={"K": [1, 2, 3]},
-                    validation=[{"estimator": "smoothness", "case": "quadratic", "exact": 2.0, "estimate": 2.0,
-                                 "passed": True}])
+                    validation=[ValidationRow("smoothness", "quadratic", 2.0, 2.0, True, "|error| <= 1e-6")])
 
 
 def _crashed() -> Evidence:
@@ -129,11 +127,11 @@ def test_check_table_carries_holm_adjusted_p_and_mde():
     assert check_rows(ev)[1][-1][9] == "exact"
 
 
-def test_validation_rows_of_both_formats():
+def test_validation_rows_in_fixed_columns():
     header, rows = validation_rows(_new_style({(2.0, "ln"): 1.0}).validation)
     assert header[:5] == ["estimator", "case", "family", "truth", "estimate"] and rows[0][5] == "[1.99, 2.01]"
     header, rows = validation_rows(_old_style().validation)
-    assert header == ["estimator", "case", "exact", "estimate", "passed"]
+    assert rows == [["smoothness", "quadratic", "", "2", "2", "", "0", "yes", "|error| <= 1e-6"]]
 
 
 def test_markdown_sections_and_regime_map():

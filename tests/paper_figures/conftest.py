@@ -1,8 +1,8 @@
 """Synthetic Evidence with the array keys the claims produce, for the figure unit tests.
 
 The numbers are made up (the tests check the figure code, not the claims); the *keys and layout*
-must match what the claim modules write into ``Evidence.arrays`` / ``Evidence.validation``. Claims
-converted to ``Series`` get their Evidence from their own pure ``analyze`` on constructed records.
+must match what the claim modules write into ``Evidence.series`` / ``Evidence.validation``: every claim
+gets its Evidence from its own pure ``analyze`` on constructed records.
 """
 from __future__ import annotations
 
@@ -25,13 +25,6 @@ from ibnorm_verify.verification.claims import ib_higher_ib_value as ib_value
 from ibnorm_verify.verification.claims import ib_nuisance_suppression as nuisance
 from ibnorm_verify.verification.claims.base import Context
 from ibnorm_verify.verification.evidence import Evidence, ValidationRow
-from ibnorm_verify.verification.verdict import Verdict
-
-
-def _ev(claim_id: str, arrays: dict, validation: list | None = None) -> Evidence:
-    return Evidence(claim_id=claim_id, paper="test", title=f"synthetic {claim_id}", statement="synthetic",
-                    provenance="reconstructed", verdict=Verdict.SUPPORTED, reason="synthetic", seeds=[0, 1],
-                    scale="tiny", arrays=arrays, validation=validation or [])
 
 
 def synthetic_evidence() -> dict:

@@ -1,5 +1,5 @@
 """The estimator-validation figure shows every estimator's ValidationRow: Lipschitz brackets, MI rows,
-bound rows, normalizer rows and the legacy dict rows; rows it cannot place on axes are listed, not dropped."""
+bound rows, normalizer rows; rows it cannot place on axes are listed, not dropped."""
 from __future__ import annotations
 
 import math
@@ -31,11 +31,12 @@ ROWS = {
         ValidationRow("inv_kl", "q=0, c=0.7", 0.503, 0.503, True, "|error| <= 1e-12", family="bounds"),
         ValidationRow("inv_kl", "no estimate", 1.0, None, True, "exists", family="bounds")],
     "cap.norm-jacobian": [
-        {"estimator": "autograd-jacobian-svd", "case": "linear map n=3", "expected": 2.5, "measured": 2.5,
-         "passed": True},
-        {"estimator": "symbolic", "case": "sympy derivation", "passed": True}],
+        ValidationRow("autograd-jacobian-svd", "linear map n=3", 2.5, 2.5, True, "|error| <= 1e-12",
+                      family="normalizer Jacobian"),
+        ValidationRow("symbolic", "sympy derivation", math.nan, None, True, "identity holds", family="symbolic")],
     "ib.nuisance-suppression": [
-        {"task": "normal-1x1-0.3", "true": 0.047, "estimate": 0.05, "method": "ksg"}],
+        ValidationRow("ksg", "normal-1x1-0.3", 0.047, 0.05, True, "|error| <= 0.05 nats",
+                      family="mutual information")],
 }
 
 
@@ -44,17 +45,10 @@ def test_every_row_is_plotted_or_listed():
     lay = fig.layout(evidence)
     assert lay.total == sum(len(r) for r in ROWS.values()) == 11
     assert lay.plotted + len(lay.listed) + lay.duplicates == lay.total
-    assert set(lay.families) == {"exact constant", "mutual information", "bounds", "autograd-jacobian-svd"}
-    assert len(lay.families["mutual information"]) == 5          # typed rows and the converted legacy MI row
+    assert set(lay.families) == {"exact constant", "mutual information", "bounds", "normalizer Jacobian"}
+    assert len(lay.families["mutual information"]) == 5          # the claims' MI rows, together
     listed = " ".join(label for label, _ in lay.listed)
     assert "no estimate" in listed and "sympy derivation" in listed
-
-
-def test_legacy_dict_rows_become_validation_rows():
-    r = fig.as_row({"estimator": "lipschitz", "case": "c", "exact": 2.0, "lower": 1.99, "upper": 2.5, "passed": True})
-    assert (r.truth, r.estimate, r.lower, r.upper, r.passed) == (2.0, 1.99, 1.99, 2.5, True)
-    assert fig.as_row({"task": "t", "true": 0.1, "estimate": 0.11, "method": "ksg"}).family == "mutual information"
-    assert fig.as_row({"case": "no truth"}) is None
 
 
 def test_duplicates_across_claims_are_drawn_once():

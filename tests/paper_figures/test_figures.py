@@ -34,7 +34,7 @@ def test_figure_pdf(name, synthetic, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", pf.FIGURES)
 def test_figure_without_its_data_fails_loudly(name, synthetic, tmp_path):
     mod = pf.figure_module(name)
-    stripped = {cid: dataclasses.replace(ev, arrays={}, validation=[], series={}) for cid, ev in synthetic.items()}
+    stripped = {cid: dataclasses.replace(ev, validation=[], series={}) for cid, ev in synthetic.items()}
     with pytest.raises(FigureDataError) as err:
         mod.make(stripped, tmp_path)
     assert name in str(err.value)

@@ -1,5 +1,5 @@
 """The information claims' figures plot the statistic their verdicts use: the same per-seed paired values,
-means and intervals as the checks (issue: figures that disagree with their verdict)."""
+means and intervals as the checks (a figure must never disagree with its verdict)."""
 import pytest
 
 from ibnorm_verify.paper_figures import fig_ib_lambda, fig_information_plane, fig_nuisance

@@ -227,8 +227,7 @@ class SweepClaim(Claim):
     def run(self, ctx: Context):
         values = ctx.map(_effect_item, [(s, ctx["effect"]) for s in ctx.seeds], label="seeds")
         m, ci = mean_ci(values)
-        return self.evidence(ctx, [check_value("effect", m, ci, 1.0, abs_tol=0.1)], measured={"effect": m},
-                             arrays={"values": values})
+        return self.evidence(ctx, [check_value("effect", m, ci, 1.0, abs_tol=0.1)], measured={"effect": m, "values": values})
 
 
 def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
@@ -239,7 +238,7 @@ def test_run_claims_with_executor_dask(monkeypatch, tmp_path, dask_executor):
     evidence, meta = run_claims(RunConfig(claims=[claim.id], scale="quick", seeds=4, out=tmp_path,
                                           executor=f"dask={address}", quiet=True))
     assert meta["executor"] == f"dask={address}"
-    assert evidence[0].verdict.value == "supported" and len(evidence[0].arrays["values"]) == 4
+    assert evidence[0].verdict.value == "supported" and len(evidence[0].measured["values"]) == 4
     items = list((tmp_path / "cache" / "items" / claim.id).glob("*.pkl"))
     assert len(items) == 4                                   # every sweep item cached for a resume
     assert math.isclose(evidence[0].measured["effect"], 1.0)

@@ -30,8 +30,7 @@ class EffectClaim(Claim):
             raise RuntimeError("boom")
         values = [ctx["effect"] + ctx["noise"] * (-1) ** s for s in ctx.seeds]
         m, ci = mean_ci(values)
-        return self.evidence(ctx, [check_direction("effect", m, ci, greater_than=0.0)], measured={"effect": m},
-                             arrays={"values": values})
+        return self.evidence(ctx, [check_direction("effect", m, ci, greater_than=0.0)], measured={"effect": m, "values": values})
 
 
 @pytest.fixture

@@ -248,7 +248,7 @@ class Claim:
                              conditions=analysis.conditions)
 
     def evidence(self, ctx: Context, checks: Iterable[Check], *, measured: dict | None = None,
-                 predicted: dict | None = None, arrays: dict | None = None, series: Sequence[Series] = (),
+                 predicted: dict | None = None, series: Sequence[Series] = (),
                  validation: list | None = None, notes: list | None = None,
                  conditions: dict | None = None) -> Evidence:
         """Package a run: the verdict and the regime map come from :func:`decide` over ``checks``."""
@@ -265,7 +265,7 @@ class Claim:
             headline=headline(decision), primary=primary, regimes=decision.regimes, measured=measured or {},
             predicted=predicted or {}, checks=checks, series={s.name: s for s in series}, conditions=cond,
             params=dict(ctx.params), seeds=list(ctx.seeds), scale=ctx.scale, device=ctx.device,
-            arrays=arrays or {}, validation=validation or [], notes=notes or [],
+            validation=validation or [], notes=notes or [],
         )
 
     def describe(self) -> str:

@@ -10,24 +10,22 @@ variance, an eps inside the square root at the wrong place, a missing centering 
 would each show as a relative error far above the tolerance (the smallest effect it must see, the eps
 term at var ~ 1, is 5e-6 relative; the SVD resolves 1e-15). So the formula checks, per grouping x eps x
 implementation (torch's module; the IBNorm reference composite with the identity compression, an
-independent implementation) are evidence, decided exactly over every seed (an envelope, not a sampling
-interval: the claim is about every input). The IBNorm *modules* with the identity compression dispatch
-to torch's op, so measuring them would repeat the torch rows by construction; they are not measured.
+independent implementation; the IBNorm *modules* would dispatch to torch's op) are evidence, decided
+exactly over every seed (an envelope, not a sampling interval: the claim is about every input).
 
 Consequences checked on ``nn.LayerNorm``: with eps > 0, ||J(cx)||/||J(x)|| = sqrt(v+eps)/sqrt(c^2 v+eps) and
 ||J|| <= |gamma|/sqrt(eps) (evidence: they depend on where eps enters); with eps = 0, ||J(cx)|| = ||J(x)||/c
 and ||J(sigma z)|| = 1/sigma hold for *any* scale-invariant map: identities of the setup, sanity checks.
 
 Measurement: :func:`~ibnorm_verify.verification.estimators.jacobian.spectral_norm` (validated on maps with
-known norms: a precondition), fp64, tolerance :data:`TOL_JACOBIAN` = 1e-8 relative (three orders above the
-SVD's round-off, three below the smallest effect above). IBNorm with a non-identity compression is outside
-the claim: its norm, our chain-rule bound (``theory.jacobians.ib_jacobian_norm_bound``) and the LN formula
-are reported as data.
+known norms: a precondition), fp64, relative tolerance :data:`TOL_JACOBIAN` = 1e-8. IBNorm with another
+compression is outside the claim: its norm and our chain-rule bound are reported as data.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -111,8 +109,7 @@ def _layer(grouping: str, eps: float, dim: int) -> tuple[nn.Module, tuple[int, .
 def _composite(grouping: str, m: nn.Module, eps: float):
     """The same normalizer through ibnorm's reference composite (identity compression) and m's affine."""
     weight, bias = getattr(m, "weight"), getattr(m, "bias", None)   # every module of _layer has a weight
-    w = weight.detach()
-    b = None if bias is None else bias.detach()
+    w, b = weight.detach(), None if bias is None else bias.detach()
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         if grouping in ("layer", "rms"):
@@ -137,8 +134,7 @@ def _jacobian(item: JacobianItem) -> dict:
     # per-sample (per-channel for batch) scales and offsets, so that the max over groups matters
     x = torch.randn(shape, dtype=DTYPE, generator=gen)
     axis = 1 if item.grouping == "batch" else 0
-    sshape = [1] * len(shape)
-    sshape[axis] = shape[axis]
+    sshape = [n if i == axis else 1 for i, n in enumerate(shape)]
     x = x * torch.exp(torch.randn(sshape, dtype=DTYPE, generator=gen)) + torch.randn(sshape, dtype=DTYPE, generator=gen)
     sign = 1.0 if torch.rand((), generator=gen) < 0.5 else -1.0
     weight, bias = getattr(m, "weight"), getattr(m, "bias", None)   # every module of _layer has a weight
@@ -192,18 +188,16 @@ def _validation(item: ValidationItem) -> dict:
     return {"kind": "validation", "rows": [r.to_dict() for r in rows]}
 
 
+_MEASURE: dict[type, Callable[[Any], dict]] = {JacobianItem: _jacobian, CurveItem: _curve, IBItem: _ib,
+                                               ValidationItem: _validation}
+
+
 @single_threaded
 def worker(item) -> dict:
     """Module-level worker: dispatches on the item type."""
-    if isinstance(item, JacobianItem):
-        return _jacobian(item)
-    if isinstance(item, CurveItem):
-        return _curve(item)
-    if isinstance(item, IBItem):
-        return _ib(item)
-    if isinstance(item, ValidationItem):
-        return _validation(item)
-    raise TypeError(f"unknown item {item!r}")
+    if type(item) not in _MEASURE:
+        raise TypeError(f"unknown item {item!r}")
+    return _MEASURE[type(item)](item)
 
 
 # ------------------------------------------------------------------------------------ analysis
@@ -219,9 +213,7 @@ def _exact_value(name: str, errs, tol: float, **kw):
 
 def analyze(records: list[dict], params: dict) -> Analysis:
     """Checks, series and validation rows of the norm-Jacobian sweep (pure)."""
-    kinds: dict[str, list[dict]] = {}
-    for r in records:
-        kinds.setdefault(r["kind"], []).append(r)
+    kinds: dict[str, list[dict]] = {k: [r for r in records if r["kind"] == k] for k in {r["kind"] for r in records}}
     validation = [ValidationRow.from_dict(d) for r in kinds.get("validation", []) for d in r["rows"]]
     checks = [check_validation("autograd Jacobian and symbolic derivation", validation)]
     measured: dict = {}

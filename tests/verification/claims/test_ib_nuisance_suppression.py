@@ -98,7 +98,6 @@ def test_tiny_run_produces_the_declared_series():
     assert ev.ok and {s.name: s.dims for s in mod.CLAIM.series} == {k: v.dims for k, v in ev.series.items()}
     assert ev.validation and all(isinstance(r, ValidationRow) for r in ev.validation)
     assert "mixture" in str(ev.conditions["estimators"]) and ev.regimes is not None
-    assert not ev.arrays
 
 
 def test_rms_log_raises_nuisance_information_at_small_noise():

@@ -96,5 +96,4 @@ def test_tiny_run_trains_with_the_shared_trainer_and_produces_the_declared_serie
     assert w.dims == ("grouping", "compression", "lam", "layer", "seed") and w.coords["layer"] == [0, 1]
     for comp, lam in (("identity", 1.0), ("tanh", 2.0)):               # trained: every layer moved
         assert (w.sel(grouping="layer", compression=comp, lam=lam).values > 0).all()
-    assert not ev.arrays
     assert ev.conditions["weight_noise_std"] == [0.1, 1.0] and ev.validation
