@@ -1,7 +1,7 @@
-"""Benchmark of the fused row-wise IBNorm (issue #5). Not a test: results go to docs/benchmarks/kernels.md.
+"""Benchmark of the fused row-wise IBNorm . Not a test: results go to docs/benchmarks/kernels.md.
 
 CPU (always): forward+backward on an (M, N) fp32 tensor (default 4096 x 1024) of
-  * native ``F.layer_norm`` (the baseline of the issue's "within 2x" goal) and ``F.rms_norm``;
+  * native ``F.layer_norm`` (the baseline of the "within 2x" goal) and ``F.rms_norm``;
   * IBNorm through the ``cpu`` backend (the C kernel; ``ibnorm.kernels.cpu_rowwise``) and the ``torch``
     backend (hand-derived backward in torch ops; ``ibnorm.kernels.torch_rowwise``);
   * the eager composite ``ibnorm.functional.ib_standardize`` + affine (autograd).

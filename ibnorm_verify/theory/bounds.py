@@ -32,7 +32,7 @@ __all__ = [
 # arXiv 2305.18887, Theorem 2 (learned encoders).
 #
 # Structure (as described by the paper's abstract/summary and by reviewer R1 of IBNorm, see
-# shared/papers/ibnorm.md section 2): with probability >= 1 - delta over the training set S of size n,
+# docs/papers/ibnorm.md section 2): with probability >= 1 - delta over the training set S of size n,
 #
 #     gap(S)  <=  min_{l in layers}  Q_l,
 #     Q_l     =   K * sqrt( ( [I(X; Z_l^S | Y) + I(phi_l^S; S)] * c  +  G2_l ) / n )  +  G1_l / sqrt(n),

@@ -1,4 +1,4 @@
-"""The one dtype-keyed tolerance table of the ibnorm tests (DESIGN.md section 6), and the conformance rule.
+"""The one dtype-keyed tolerance table of the ibnorm tests (kernels, layers, conformance), and the conformance rule.
 
 fp64: 1e-10 (round-off of a normalizer over <= 1e3 values is ~1e-13, so three orders of margin while still
 catching any real formula difference, e.g. an eps or a biased/unbiased variance mix-up >= 1e-6);

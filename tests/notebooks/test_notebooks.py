@@ -14,7 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ("capacity", "information", "empirical")
-#: the public API each notebook must call on its own example (issue: the notebooks taught none of it)
+#: the public API each notebook must call on its own example (a notebook that teaches none of it is a slideshow)
 API = {"capacity": ("estimate_lipschitz(", "IBLayerNorm("),
        "information": ("mutual_information(", "IBLayerNorm("),
        "empirical": ("convert_norms(", "IBLayerNorm")}

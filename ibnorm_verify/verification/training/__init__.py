@@ -1,2 +1,2 @@
 """Training experiments: offline data with known structure, small architectures with a ``norm`` argument,
-and a deterministic trainer with per-step statistics, checkpoints and resume (issue 6)."""
+and a deterministic trainer with per-step statistics, checkpoints and resume."""

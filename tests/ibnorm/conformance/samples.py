@@ -128,7 +128,7 @@ def samples_for(grouping: str) -> list[Sample]:
 
     # constant groups (at 0 and at an offset whose fp32 sum does not round to n times it, so that a
     # one-pass mean leaves |x - mean| ~ 1e-3 and standardize_first gives ~0.5 instead of 0) next to
-    # ordinary ones; the fp16 GroupNorm case of the issue (fp16 statistics gave NaN gradients)
+    # ordinary ones; the fp16 GroupNorm case once broken (fp16 statistics gave NaN gradients)
     for dt in (F64, F32, F16):
         g = _gen(f"{grouping}/constant/{dt}")
         x = _randn(shape, g, 1.0).to(dt)

@@ -92,7 +92,7 @@ def needs_cpu_kernel():
     pytest.skip(reason)
 
 
-# ----------------------------------------------------------------------------- acceptance rules (issue #5)
+# ----------------------------------------------------------------------------- acceptance rules (docs/benchmarks/kernels.md)
 
 #: Relative error of a fused kernel against the torch backend, fp32, y and every gradient.
 REL_TOL_FP32 = 1e-4

@@ -1,7 +1,7 @@
 """The Triton kernels, run by Triton's interpreter on CPU tensors, against the torch backend and an fp64
 reference (the composite ``ib_standardize`` + affine evaluated in fp64).
 
-Acceptance rules (issue #5, :func:`_kernel_cases.check_kernel_case`): in fp32 the relative error of the
+Acceptance rules (docs/benchmarks/kernels.md, :func:`_kernel_cases.check_kernel_case`): in fp32 the relative error of the
 kernel against the torch backend is < 1e-4 for y and every gradient; in fp32 and bf16 the flash-attn
 rule holds: the kernel's error against fp64 is at most twice the error of torch's same-dtype
 composite, plus a small atol. The interpreter costs ~50 ms per program, so each case has few rows and

@@ -36,7 +36,7 @@ def test_mixture_validation_fails_where_the_estimator_saturates():
 
 def test_ksg_fails_where_the_ib_claim_uses_it_and_the_mixture_passes():
     """X and T in 4 dims, n = 1000, s = 0.3: KSG is more than 1 nat low (its precondition fails), the
-    mixture estimator is within a few % (issue: an estimator validated only on small tasks)."""
+    mixture estimator is within a few % (an estimator validated only on small tasks would not be trusted)."""
     rows = run_validation(ValidationItem(("ksg", "mixture"), (0.3, 1.0), dim=4, n=1000, ksg_channel=True))
     assert not validated(rows, KSG) and validated(rows, MIXTURE)
     ksg_case = next(r for r in rows if r.estimator == KSG and r.family == "gaussian-channel")

@@ -1,4 +1,4 @@
-"""Out-of-domain claim parameters never reach a claim (issue: `--param betas=-5` used to yield a verdict).
+"""Out-of-domain claim parameters never reach a claim (`--param betas=-5` once yielded a verdict).
 
 A hypothesis property draws, for every parameter of every claim, values outside its declared domain
 (below a minimum, at an exclusive bound, above a maximum, NaN and infinities, a fraction for an integer,
