@@ -9,7 +9,6 @@
 from .controlled import (
     ACTIVATIONS,
     INITS,
-    LEGACY_NORMS,
     NORMS,
     Block,
     NetConfig,
@@ -18,7 +17,7 @@ from .controlled import (
     blocks,
     build_network,
     calibrate_batchnorm,
-    canonical_norm,
+    checked_norm,
     make_normalizer,
     normalizer_modules,
     normalizer_scales,
@@ -26,5 +25,5 @@ from .controlled import (
 )
 
 __all__ = ["NetConfig", "Block", "build_network", "calibrate_batchnorm", "blocks", "NORMS", "ACTIVATIONS", "INITS",
-           "LEGACY_NORMS", "canonical_norm", "make_normalizer", "ResNetStyle", "PreNormTransformer",
+           "checked_norm", "make_normalizer", "ResNetStyle", "PreNormTransformer",
            "without_normalizers", "normalizer_modules", "normalizer_scales"]

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
@@ -55,25 +54,23 @@ from ibnorm.groupings import spec_of
 from ibnorm.nn import IBBatchNorm1d, IBBatchNorm2d, IBGroupNorm, IBLayerNorm, IBRMSNorm
 
 __all__ = ["NetConfig", "Block", "build_network", "calibrate_batchnorm", "blocks", "NORMS", "ACTIVATIONS",
-           "INITS", "LEGACY_NORMS", "canonical_norm", "make_normalizer", "ResNetStyle", "PreNormTransformer",
+           "INITS", "checked_norm", "make_normalizer", "ResNetStyle", "PreNormTransformer",
            "without_normalizers", "normalizer_modules", "normalizer_scales", "init_weight"]
 
 #: normalizer groupings of the controlled nets: "none" or an ibnorm.groupings name
 NORMS = ("none", "layer", "rms", "batch", "group", "instance")
-#: the pre-vocabulary short names, accepted with a DeprecationWarning and mapped to the groupings
-LEGACY_NORMS = {"ln": "layer", "bn": "batch", "gn": "group"}
 ACTIVATIONS = ("identity", "relu", "tanh")
 INITS = ("orthogonal", "gaussian")
+#: short names of other code bases, refused with the grouping name to use instead
+_SHORT_NAMES = {"ln": "layer", "bn": "batch", "gn": "group", "in": "instance"}
 
 
-def canonical_norm(norm: str) -> str:
-    """The grouping name of ``norm`` (legacy ``ln``/``bn``/``gn`` warn and map); ``ValueError`` otherwise."""
-    if norm in LEGACY_NORMS:
-        warnings.warn(f"norm={norm!r} is a legacy name; use {LEGACY_NORMS[norm]!r} (ibnorm.groupings)",
-                      DeprecationWarning, stacklevel=3)
-        return LEGACY_NORMS[norm]
+def checked_norm(norm: str) -> str:
+    """``norm`` itself when it is one of :data:`NORMS`; ``ValueError`` otherwise (naming the grouping meant
+    by a short name such as ``ln``)."""
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        hint = f"; use {_SHORT_NAMES[norm]!r} for {norm!r}" if norm in _SHORT_NAMES else ""
+        raise ValueError(f"norm must be one of {NORMS} (ibnorm.groupings names), got {norm!r}{hint}")
     return norm
 
 
@@ -125,7 +122,7 @@ class NetConfig:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "norm", canonical_norm(self.norm))
+        object.__setattr__(self, "norm", checked_norm(self.norm))
         for name in ("depth", "width", "every", "groups", "image_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -208,7 +205,7 @@ def make_normalizer(grouping: str, d: int, *, conv: bool, eps: float | None = 1e
     Conv: layer = GroupNorm(1, C) (LayerNorm over C, H, W), batch = BatchNorm2d, group = GroupNorm(groups,
     C), instance = GroupNorm(C, C). ``gamma`` fills the weight, the bias is 0.
     """
-    grouping = canonical_norm(grouping)
+    grouping = checked_norm(grouping)
     kw: dict[str, Any] = dict(compression=compression, lam=lam, order=order)
     e = 1e-5 if eps is None else eps
     m: nn.Module
@@ -345,7 +342,7 @@ class ResNetStyle(nn.Module):
         super().__init__()
         if not 1 <= int(blocks) <= len(self.PLAN):
             raise ValueError(f"blocks must be in [1, {len(self.PLAN)}], got {blocks!r}")
-        norm = canonical_norm(norm)
+        norm = checked_norm(norm)
         if norm == "rms":
             raise ValueError("ResNetStyle takes a conv grouping (layer, batch, group, instance) or none")
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False, dtype=dtype)
@@ -411,7 +408,7 @@ class PreNormTransformer(nn.Module):
                  activation: str = "relu", init: str = "gaussian", gain: float = 1.0, seed: int = 0,
                  dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        norm = canonical_norm(norm)
+        norm = checked_norm(norm)
         if norm not in ("none", "layer", "rms"):
             raise ValueError(f"PreNormTransformer takes norm none, layer or rms, got {norm!r}")
         self.blocks = nn.Sequential(*[_PreNormBlock(dim, heads, norm, activation, dtype) for _ in range(int(depth))])

@@ -127,12 +127,11 @@ def test_blocks_rejects_foreign_models():
     assert all(isinstance(b, Block) for b in blocks(build_network(depth=2, width=4)))
 
 
-@pytest.mark.parametrize("legacy,canonical", [("ln", "layer"), ("bn", "batch"), ("gn", "group")])
-def test_legacy_norm_names_warn_and_map_to_the_groupings(legacy, canonical):
-    with pytest.warns(DeprecationWarning, match=canonical):
-        cfg = NetConfig(depth=2, width=8, norm=legacy)
-    assert cfg.norm == canonical
-    assert spec_of(build_network(cfg)[0].norm).grouping == canonical
+@pytest.mark.parametrize("short,canonical", [("ln", "layer"), ("bn", "batch"), ("gn", "group")])
+def test_short_norm_names_are_refused_with_the_grouping_to_use(short, canonical):
+    with pytest.raises(ValueError, match=f"use '{canonical}'"):
+        NetConfig(depth=2, width=8, norm=short)
+    assert spec_of(build_network(NetConfig(depth=2, width=8, norm=canonical))[0].norm).grouping == canonical
 
 
 def test_resnet_style_is_the_resnet18_layout_and_strips_to_the_same_weights():
