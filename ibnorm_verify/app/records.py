@@ -155,6 +155,10 @@ def read_payload(path: str | Path) -> dict:
 def load_results(path: str | Path) -> tuple[list[Evidence], dict]:
     """Read a ``results.json`` (or the directory holding it) back into Evidence objects and its meta."""
     data = read_payload(path)
+    if data.get("schema_version", 1) < SCHEMA_VERSION:
+        raise ResultsFileError(f"{path} was written by an older ibnorm-verify (schema version "
+                               f"{data.get('schema_version', 1)}; this code reads {SCHEMA_VERSION}): run the claims "
+                               f"again")
     try:
         evidence = [Evidence.from_dict(d) for d in data["claims"]]
     except (KeyError, TypeError, ValueError) as e:

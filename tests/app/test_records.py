@@ -91,6 +91,9 @@ def test_load_results_errors_are_clear(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "claims": []}))
     with pytest.raises(ResultsFileError, match="schema version"):
         load_results(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 1, "claims": []}))
+    with pytest.raises(ResultsFileError, match="older ibnorm-verify .schema version 1"):
+        load_results(tmp_path)
 
 
 def test_config_from_record_round_trip(toys, tmp_path):
