@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", type=int, default=8)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     print(f"torch {torch.__version__}, {platform.machine()}, threads={torch.get_num_threads()}, "
           f"load average {os.getloadavg()}", flush=True)
     rows = []
