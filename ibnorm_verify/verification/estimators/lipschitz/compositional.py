@@ -17,13 +17,26 @@ certificate of :mod:`.ellipsoid`; where both apply the smaller bound is reported
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from .graph import Graph
 from .opnorm import operator_norm
-from .ops import CatOp, ConvOp, LinearOp, ScaleShiftOp
+from .ops import (
+    AffineOp,
+    CatOp,
+    ConvOp,
+    ElementwiseOp,
+    LinearOp,
+    MaxPoolOp,
+    Op,
+    ScaleShiftOp,
+    StandardizeOp,
+    UnsupportedOp,
+    tensor_sum,
+)
 
 __all__ = ["CompositionalCertificate"]
 
@@ -45,50 +58,55 @@ class CompositionalCertificate:
                 p = op.parents[0]
                 prev = g.ops[p]
                 if len(cons[p]) == 1 and p != g.output and isinstance(prev, (LinearOp, ConvOp)):
-                    fused = _fused_norm(prev, op, g.shapes[prev.parents[0]])
+                    fused = _fused_norm(prev, op.scale, g.shapes[prev.parents[0]])
                     if fused is not None:
                         self.folded[i] = (prev.parents[0], fused)
                         self.norms[p] = [math.inf]     # only read through the fused pair
         for i, op in enumerate(g.ops):
-            if op.kind == "affine" and i not in self.norms:
+            if isinstance(op, AffineOp) and i not in self.norms:
                 self.norms[i] = op.norms([g.shapes[p] for p in op.parents])
-            elif op.kind == "maxpool":
+            elif isinstance(op, MaxPoolOp):
                 self.coverage[i] = op.coverage(g.shapes[op.parents[0]])
 
-    def bound(self, values: list[Tensor | None], radius: float) -> tuple[Tensor, str]:
+    def bound(self, values: Sequence[Tensor | None], radius: float) -> tuple[Tensor, str]:
         """(N,) bounds for the N inputs of ``values`` (from ``Graph.run``) and a reason if infinite."""
         g = self.graph
-        n = values[0].shape[0]
-        lip: list[Tensor | None] = [None] * len(g.ops)
-        lip[0] = torch.ones(n, dtype=torch.float64)
+        x = values[0]
+        if x is None:
+            raise ValueError("values[0] (the inputs) is missing: pass the values of Graph.run")
+        n = x.shape[0]
+        lip: dict[int, Tensor] = {0: torch.ones(n, dtype=torch.float64)}    # op -> (N,) bounds, in graph order
         reasons: list[str] = []
         for i, op in enumerate(g.ops[1:], start=1):
             ls = [lip[p] for p in op.parents]
-            if op.kind == "affine":
+            if isinstance(op, AffineOp):
                 if i in self.folded:
                     src, nrm = self.folded[i]
                     lip[i] = nrm * lip[src]
                 else:
                     lip[i] = _combine(op, ls, self.norms[i])
                 continue
-            if op.kind == "unsupported":
+            if isinstance(op, UnsupportedOp):
                 reasons.append(f"no rule for {op.what}")
                 lip[i] = torch.full((n,), math.inf, dtype=torch.float64)
                 continue
             lp = ls[0]
             rho = torch.where(lp == 0, torch.zeros_like(lp), radius * lp) if radius > 0 else torch.zeros_like(lp)
-            c = values[op.parents[0]].reshape(n, -1).to(torch.float64)
-            if op.kind == "elementwise":
+            v = values[op.parents[0]]
+            if v is None:
+                raise ValueError(f"the value of op {op.parents[0]} was freed: pass Graph.run(x, keep=True)")
+            c = v.reshape(n, -1).to(torch.float64)
+            if isinstance(op, ElementwiseOp):
                 r = rho.unsqueeze(1)
                 a, b = op.act.slopes(c - r, c + r)
                 s = torch.maximum(a.abs(), b.abs()).amax(1)
                 lip[i] = s * lp
-            elif op.kind == "standardize":
+            elif isinstance(op, StandardizeOp):
                 fac = torch.stack([op.lipschitz(c[k], rho[k].expand(c.shape[1] // op.m)).max() for k in range(n)])
                 if not bool(torch.isfinite(fac).all()):
                     reasons.append(f"{op.name}: eps = 0 and the variance can reach 0 on the region")
                 lip[i] = fac * lp
-            elif op.kind == "maxpool":
+            elif isinstance(op, MaxPoolOp):
                 lip[i] = math.sqrt(self.coverage[i]) * lp
             else:  # pragma: no cover - every kind is handled above
                 raise RuntimeError(op.kind)
@@ -99,16 +117,16 @@ class CompositionalCertificate:
         return out, reason
 
 
-def _combine(op, ls: list[Tensor], norms: list[float]) -> Tensor:
+def _combine(op: Op, ls: list[Tensor], norms: list[float]) -> Tensor:
     terms = [torch.where(l_ == 0, torch.zeros_like(l_), nrm * l_) for nrm, l_ in zip(norms, ls)]
     if isinstance(op, CatOp):                                        # concatenation: disjoint blocks
-        return torch.sqrt(sum(t * t for t in terms))
-    return sum(terms)
+        return torch.sqrt(tensor_sum([t * t for t in terms]))
+    return tensor_sum(terms)
 
 
-def _fused_norm(layer, scale_op: ScaleShiftOp, in_shape: tuple[int, ...]) -> float | None:
+def _fused_norm(layer: LinearOp | ConvOp, scale: Tensor, in_shape: tuple[int, ...]) -> float | None:
     """||diag(s) A|| for a Linear/Conv A followed by a per-output-channel scale s (None if not that layout)."""
-    s = scale_op.scale.detach().to(torch.float64)
+    s = scale.detach().to(torch.float64)
     out_c = layer.weight.shape[0]
     if s.numel() != out_c:
         return None

@@ -64,6 +64,7 @@ import torch
 from torch import Tensor
 
 from .graph import Graph
+from .ops import AffineOp, ElementwiseOp, MaxPoolOp, StandardizeOp, tensor_sum
 from .region import RegionBounds
 
 __all__ = ["DenseCertificate", "Step"]
@@ -84,7 +85,7 @@ class Step:
     out_index: Tensor                # (K,) coordinates of v that carry a group's delta
     out_group: Tensor                # (K,)
     dv: int
-    default_d: Tensor | None = None  # (n_groups,) gain-aware closed-form multipliers 1/mu_g (see _default_d)
+    default_d: Tensor                # (n_groups,) gain-aware closed-form multipliers 1/mu_g (see _default_d)
     out_vecs: Tensor | None = None   # (dv, Kv) directions that carry a one-dimensional group's delta
     vec_group: Tensor | None = None  # (Kv,)
     scale_t: Tensor | None = None    # (G,) dv = G0 dz + theta_g P dz_g with |theta_g| <= scale_t[g] (groups of scale_m)
@@ -101,7 +102,15 @@ class Step:
         return self.rows.numel() + (0 if self.h_dense is None else self.h_dense.shape[0])
 
     def groups_of_rows(self) -> Tensor:
-        return self.row_group if self.h_dense is None else torch.cat([self.row_group, self.h_group])
+        if self.h_dense is None:
+            return self.row_group
+        assert self.h_group is not None                  # set together with h_dense
+        return torch.cat([self.row_group, self.h_group])
+
+    def g0_matrix(self) -> Tensor:
+        """G0 of a step without a diagonal G0 (standardize / maxpool): the dense (dv, dz) matrix."""
+        assert self.g0_dense is not None                 # every step sets g0_diag or g0_dense
+        return self.g0_dense
 
     def h(self, X: Tensor) -> Tensor:
         """H X for X (dz, k): the constraint rows applied to X."""
@@ -132,7 +141,7 @@ class _Infinite(Exception):
 class DenseCertificate:
     """Builds plans (per region) and evaluates the certificate for given multipliers."""
 
-    def __init__(self, graph: Graph, limit: int = 2048, reach: bool = False):
+    def __init__(self, graph: Graph, limit: float = 2048, reach: bool = False):
         self.graph = graph
         self.reach = reach
         self.dims = [math.prod(s) for s in graph.shapes]
@@ -163,6 +172,8 @@ class DenseCertificate:
         key = (i, dtype)
         if key not in self._jac:
             op = self.graph.ops[i]
+            if not isinstance(op, AffineOp):
+                raise TypeError(f"op {i} ({op.kind}) is not affine: it has no Jacobian matrices")
             f64 = (i, torch.float64)
             if f64 not in self._jac:
                 self._jac[f64] = op.jacobians([self.graph.shapes[p] for p in op.parents])
@@ -187,21 +198,13 @@ class DenseCertificate:
         gen = torch.zeros(d0, 0, dtype=dtype) if self.reach else None
         sl: dict[int, tuple[int, int]] = {0: (0, d0)}
         for i, op in enumerate(g.ops[1:], start=1):
-            if op.kind == "affine":
+            if isinstance(op, AffineOp):
                 As = self.jacobians(i, dtype)
-                cross = None
-                for a, p in zip(As, op.parents):
-                    s0, s1 = sl[p]
-                    t = P[:, s0:s1] @ a.T
-                    cross = t if cross is None else cross + t
-                vv = None
-                for a, p in zip(As, op.parents):
-                    s0, s1 = sl[p]
-                    t = a @ cross[s0:s1]
-                    vv = t if vv is None else vv + t
+                cross = tensor_sum([P[:, sl[p][0]:sl[p][1]] @ a.T for a, p in zip(As, op.parents)])
+                vv = tensor_sum([a @ cross[sl[p][0]:sl[p][1]] for a, p in zip(As, op.parents)])
                 P = _append(P, cross, vv)
                 if gen is not None:
-                    gv = sum(a @ gen[sl[p][0]:sl[p][1]] for a, p in zip(As, op.parents))
+                    gv = tensor_sum([a @ gen[sl[p][0]:sl[p][1]] for a, p in zip(As, op.parents)])
                     gen = torch.cat([gen, gv], dim=0)
             elif op.kind in ("elementwise", "standardize", "maxpool"):
                 if build:
@@ -235,7 +238,7 @@ class DenseCertificate:
         idx = torch.cat(keep_idx)
         return P[idx][:, idx], new_sl, None if gen is None else gen[idx]
 
-    def _apply(self, st: Step, P: Tensor, sl: dict, prm: dict | None, dtype: torch.dtype) -> Tensor:
+    def _apply(self, st: Step, P: Tensor, sl: dict, prm: dict | str | None, dtype: torch.dtype) -> Tensor:
         s0, s1 = sl[st.parent]
         Pz = P[:, s0:s1]                                     # P C^T (D, dz)
         R = st.n_rows
@@ -276,7 +279,7 @@ class DenseCertificate:
             cross = Kz * g0
             vv = cross[s0:s1] * g0.unsqueeze(1)
         else:
-            G = st.g0_dense.to(dtype)
+            G = st.g0_matrix().to(dtype)
             cross = Kz @ G.T
             vv = G @ cross[s0:s1]
         if mg is not None:
@@ -313,7 +316,7 @@ class DenseCertificate:
         if st.g0_diag is not None:
             gv = gz * st.g0_diag.to(dtype).unsqueeze(1)
         else:
-            gv = st.g0_dense.to(dtype) @ gz
+            gv = st.g0_matrix().to(dtype) @ gz
         box = torch.zeros(st.dv, dtype=dtype)
         if gz.shape[1]:
             ag = gz.abs().sum(1)
@@ -366,7 +369,7 @@ class DenseCertificate:
         if record is not None and op.kind != "standardize":
             record.lo[p], record.hi[p] = lo, hi
         empty = torch.zeros(0, dtype=torch.long)
-        if op.kind == "elementwise":
+        if isinstance(op, ElementwiseOp):
             if self.reach and 0 < radius < math.inf:
                 a, b = _center_secant_slopes(op.act, c, lo, hi)
             else:
@@ -381,15 +384,17 @@ class DenseCertificate:
             if (self.reach or local) and unc.numel():
                 st.default_d = _local_multipliers(P, sl[p], st)
             return st
-        if op.kind == "standardize":
+        if isinstance(op, StandardizeOp):
             return self._standardize_step(i, op, p, Pzz, c, radius, bounds, record, gz)
-        if op.kind == "maxpool":
+        if isinstance(op, MaxPoolOp):
             if i not in self._windows:
                 self._windows[i] = op.windows(self.graph.shapes[p])
             wins = self._windows[i]
             dv = len(wins)
             G0 = torch.zeros(dv, dz, dtype=torch.float64)
-            rows, grp, outs = [], [], []
+            rows: list[Tensor] = []
+            grp: list[Tensor] = []
+            outs: list[int] = []
             for o, w in enumerate(wins):
                 k = int(torch.argmax(c[w]))
                 others = torch.cat([w[:k], w[k + 1:]])
@@ -408,7 +413,7 @@ class DenseCertificate:
                                    lam_w))
         raise _Infinite(op.kind)  # pragma: no cover
 
-    def _standardize_step(self, i: int, op, p: int, Pzz: Tensor, c: Tensor, radius: float,
+    def _standardize_step(self, i: int, op: StandardizeOp, p: int, Pzz: Tensor, c: Tensor, radius: float,
                           bounds: RegionBounds | None, record: RegionBounds | None = None,
                           gz: Tensor | None = None) -> Step:
         """Per group, the smaller of two rules (both sound over the region; :meth:`.ops.StandardizeOp.increment_terms`):
@@ -718,7 +723,7 @@ def _local_multipliers(P: Tensor, span: tuple[int, int], st: Step, iters: int = 
     S = PH[st.rows] * eps.unsqueeze(1)
     S = 0.5 * (S + S.T)
     g0 = st.g0_diag.to(torch.float64) if st.g0_diag is not None else None
-    CPH = PH * g0.unsqueeze(1) if g0 is not None else st.g0_dense.to(torch.float64) @ PH
+    CPH = PH * g0.unsqueeze(1) if g0 is not None else st.g0_matrix().to(torch.float64) @ PH
     B = CPH.T @ CPH                                                  # (R, R)
     n = torch.bincount(st.out_group, minlength=st.n_groups).to(torch.float64)   # output coordinates per group
     grp = st.row_group

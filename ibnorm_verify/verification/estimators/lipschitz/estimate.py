@@ -161,7 +161,9 @@ def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: f
     det["unsupported_ops"] = list(dict.fromkeys(graph.unsupported))
     det["graph_ops"] = len(graph.ops)
     with torch.no_grad():
-        values = graph.run(x64)
+        run = graph.run(x64)                       # keep=True: every op's value is kept
+    values = [v for v in run if v is not None]
+    assert len(values) == len(run)
     out = values[graph.output]
     ref = model_out.detach().to(torch.float64)
     tol = 1e-6 if model_out.dtype != torch.float64 else 1e-9
@@ -206,7 +208,7 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
     res = []
     t0 = time.perf_counter()
     for k in range(per):
-        centers = [None if v is None else v[k] for v in values]
+        centers = [v[k] for v in values]
         res.append(dense.certify(centers, radius, optimize=False))
     bounds = torch.tensor([r["bound"] for r in res], dtype=torch.float64)
     default_max = float(bounds.max())

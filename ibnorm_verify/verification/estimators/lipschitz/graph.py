@@ -28,7 +28,7 @@ import copy
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, cast
 
 import torch
 import torch.fx as fx
@@ -83,7 +83,7 @@ class Graph:
 
     @property
     def unsupported(self) -> list[str]:
-        return [op.what for op in self.ops if op.kind == "unsupported"]
+        return [op.what for op in self.ops if isinstance(op, UnsupportedOp)]
 
     def run(self, x: Tensor, keep: bool = True) -> list[Tensor | None]:
         """Values of every op on the batch x (float64 recommended); ``keep=False`` frees dead values."""
@@ -166,7 +166,7 @@ def trace(model: nn.Module, x: Tensor) -> tuple[Graph | None, str]:
 
 # --------------------------------------------------------------------------------------- lowering
 
-_ACT_MODULES: dict[type, Any] = {
+_ACT_MODULES: dict[type[nn.Module], Callable[[Any], A.Activation]] = {
     nn.ReLU: lambda m: A.relu(),
     nn.LeakyReLU: lambda m: A.leaky_relu(m.negative_slope),
     nn.GELU: lambda m: A.gelu(m.approximate),
@@ -177,6 +177,13 @@ _ACT_MODULES: dict[type, Any] = {
     nn.ELU: lambda m: A.elu(m.alpha),
     nn.Hardtanh: lambda m: A.hardtanh(m.min_val, m.max_val),     # ReLU6 is a Hardtanh subclass
 }
+
+
+def _add_optional(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """a + b where both are given, the one given, or None (an absent shift)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
@@ -250,9 +257,12 @@ class _Lowering:
             a = fx.node.map_arg(args, lambda v: env.get(v, self.values.get(v)))
             k = fx.node.map_arg(kwargs, lambda v: env.get(v, self.values.get(v)))
             if n.op == "call_module":
+                assert mod is not None                     # fx names only submodules of the traced root
                 return mod(*a, **k)
             if n.op == "call_method":
+                assert isinstance(target, str)             # fx: a call_method target is the method's name
                 return getattr(a[0], target)(*a[1:], **k)
+            assert callable(target)                        # fx: a call_function target is the function
             return target(*a, **k)
 
         return self.add(UnsupportedOp(n.name, tuple(self.of[a] for a in dyn), what=what, fn=fn), self.per_sample(n))
@@ -313,9 +323,9 @@ class _Lowering:
             return self._lower_normalizer(n, spec, x)
         for cls, make in _ACT_MODULES.items():
             if type(m) is cls or (isinstance(m, cls) and type(m).forward is cls.forward):
-                return self.add(ElementwiseOp(n.target, (x,), act=make(m)), shape)
+                return self.add(ElementwiseOp(str(n.target), (x,), act=make(m)), shape)
         if isinstance(m, nn.Linear):
-            return self.add(LinearOp(n.target, (x,), weight=m.weight.detach(),
+            return self.add(LinearOp(str(n.target), (x,), weight=m.weight.detach(),
                                      bias=None if m.bias is None else m.bias.detach()), shape)
         if isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m).forward in (nn.Conv1d.forward, nn.Conv2d.forward):
             return self._conv(n, x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups, m.padding_mode)
@@ -326,9 +336,9 @@ class _Lowering:
                 return self.unsupported(n, f"{type(m).__name__} in training mode ({n.target})")
             return x
         if isinstance(m, (nn.Flatten, nn.Unflatten)):
-            return self.add(ReshapeOp(n.target, (x,), shape=shape), shape)
+            return self.add(ReshapeOp(str(n.target), (x,), shape=shape), shape)
         if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
-            return self.add(PoolOp(n.target, (x,), fn=m, label=type(m).__name__), shape)
+            return self.add(PoolOp(str(n.target), (x,), fn=m, label=type(m).__name__), shape)
         if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
             return self._maxpool(n, x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
                                  1 if isinstance(m, nn.MaxPool1d) else 2)
@@ -369,25 +379,29 @@ class _Lowering:
             pshape = None                       # broadcast over trailing dims
         else:
             pshape = (shape[0],) + (1,) * (len(shape) - 1)
-        view = (lambda t: None if t is None else (t.detach() if pshape is None else t.detach().reshape(pshape)))
+
+        def view(t: Tensor | None) -> Tensor | None:
+            return None if t is None else (t.detach() if pshape is None else t.detach().reshape(pshape))
+
         eps = spec.effective_eps(dtype)
         if spec.grouping == "batch":
             if not spec.use_running_stats:
                 return self.unsupported(n, f"{type(spec.module).__name__} in training mode ({name})")
             rm, rv = view(spec.running_mean), view(spec.running_var)
+            assert rm is not None and rv is not None, "use_running_stats implies running statistics"
             inv = torch.rsqrt(rv.to(torch.float64) + eps)
             g, b = view(gamma), view(spec.bias)
             self.normalizers.append(NormalizerRecord(name, spec, None, gmax))
             if identity:
                 scale = inv if g is None else inv * g
-                shift = -rm * scale + (0 if b is None else b)
+                shift = _add_optional(-rm * scale, b)
                 return self.add(ScaleShiftOp(name, (x,), scale=scale, shift=shift), shape)
             if spec.order == "compress_first":
                 h = self.add(ScaleShiftOp(name + ".center", (x,), scale=None, shift=-rm), shape)
                 h = self.add(ElementwiseOp(name + ".compress", (h,), act=comp), shape)
                 zm = view(spec.running_zmean)
                 scale = inv if g is None else inv * g
-                shift = (0 if zm is None else -zm * scale) + (0 if b is None else b)
+                shift = _add_optional(None if zm is None else -zm * scale, b)
                 return self.add(ScaleShiftOp(name + ".affine", (h,), scale=scale, shift=shift), shape)
             h = self.add(ScaleShiftOp(name + ".standardize", (x,), scale=inv, shift=-rm * inv), shape)
             h = self.add(ElementwiseOp(name + ".compress", (h,), act=comp), shape)
@@ -443,13 +457,14 @@ class _Lowering:
         if t in _MUL | _DIV:
             return self._scale(n, divide=t in _DIV)
         if len(dyn) != 1:
-            if t in (torch.cat, torch.concat) and all(isinstance(a, fx.Node) and a in self.dynamic
-                                                      for a in args[0]):
+            parts = args[0] if args and isinstance(args[0], (list, tuple)) else ()
+            nodes = [a for a in parts if isinstance(a, fx.Node) and a in self.dynamic]
+            if t in (torch.cat, torch.concat) and nodes and len(nodes) == len(parts):
                 d = _arg(args, kwargs, 1, "dim", 0)
                 d = d + len(shape) + 1 if d < 0 else d
                 if d == 0:
                     return self.unsupported(n, f"{label} along the batch dimension")
-                return self.add(CatOp(n.name, tuple(self.of[a] for a in args[0]), dim=d - 1), shape)
+                return self.add(CatOp(n.name, tuple(self.of[a] for a in nodes), dim=d - 1), shape)
             return self.unsupported(n, label)
         x = self.of[dyn[0]]
         first_is_x = bool(args) and args[0] is dyn[0]
@@ -460,13 +475,13 @@ class _Lowering:
         if t in _RESHAPE_METHODS or t in _RESHAPE_FUNCS:
             return self.add(ReshapeOp(n.name, (x,), shape=shape), shape)
         if t in _PERMUTE:
-            return self._permute(n, x)
+            return self._permute(n, x, dyn[0])
         if t in ("mean", "sum", torch.mean, torch.sum):
             d = _arg(args, kwargs, 1, "dim", None)
             if d is None:
                 return self.unsupported(n, f"{label} over all dims (mixes the batch)")
             dims = (d,) if isinstance(d, int) else tuple(d)
-            nd = len(self.values[args[0]].shape)
+            nd = len(self.values[dyn[0]].shape)                 # args[0] is dyn[0]
             dims = tuple(k + nd if k < 0 else k for k in dims)
             if 0 in dims:
                 return self.unsupported(n, f"{label} over the batch dimension")
@@ -482,7 +497,8 @@ class _Lowering:
         if t in (F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d):
             a = tuple(self._value(v) for v in args[1:])
             k = {key: self._value(v) for key, v in kwargs.items()}
-            return self.add(PoolOp(n.name, (x,), fn=lambda z, t=t, a=a, k=k: t(z, *a, **k), label=label), shape)
+            pool = cast(Callable[..., Tensor], t)               # one of the four pooling functions above
+            return self.add(PoolOp(n.name, (x,), fn=lambda z: pool(z, *a, **k), label=label), shape)
         if t in (F.max_pool1d, F.max_pool2d):
             nd = 1 if t is F.max_pool1d else 2
             return self._maxpool(n, x, self._value(_arg(args, kwargs, 1, "kernel_size")),
@@ -495,10 +511,11 @@ class _Lowering:
             b = self._value(_arg(args, kwargs, 2, "bias"))
             return self.add(LinearOp(n.name, (x,), weight=w.detach(), bias=None if b is None else b.detach()), shape)
         if t in (F.conv1d, F.conv2d):
-            v = [self._value(_arg(args, kwargs, i, k, d)) for i, k, d in
-                 ((1, "weight", None), (2, "bias", None), (3, "stride", 1), (4, "padding", 0), (5, "dilation", 1),
-                  (6, "groups", 1))]
-            return self._conv(n, x, *v, "zeros")
+            w, b, stride, padding, dilation, groups = (
+                self._value(_arg(args, kwargs, i, k, d)) for i, k, d in
+                ((1, "weight", None), (2, "bias", None), (3, "stride", 1), (4, "padding", 0), (5, "dilation", 1),
+                 (6, "groups", 1)))
+            return self._conv(n, x, w, b, stride, padding, dilation, groups, "zeros")
         if t is F.layer_norm:
             ns = self._value(_arg(args, kwargs, 1, "normalized_shape"))
             ns = (ns,) if isinstance(ns, int) else tuple(ns)
@@ -512,17 +529,23 @@ class _Lowering:
                 return self.add(LinearOp(n.name, (x,), weight=w.detach().T.contiguous(), bias=None), shape)
         return self.unsupported(n, label)
 
+    def _dynamic_node(self, a: Any) -> fx.Node | None:
+        """``a`` if it is an input-dependent fx node, else None (a constant or a Python value)."""
+        return a if isinstance(a, fx.Node) and a in self.dynamic else None
+
     def _combine(self, n: fx.Node, sign: float) -> int:
         a, b = n.args[0], n.args[1] if len(n.args) > 1 else n.kwargs.get("other")
-        alpha = float(n.kwargs.get("alpha", 1.0))
+        alpha = float(self._value(n.kwargs.get("alpha", 1.0)))
         shape = self.per_sample(n)
-        da = isinstance(a, fx.Node) and a in self.dynamic
-        db = isinstance(b, fx.Node) and b in self.dynamic
-        if da and db:
-            if tuple(self.values[a].shape) != tuple(self.values[b].shape):
+        na, nb = self._dynamic_node(a), self._dynamic_node(b)
+        if na is not None and nb is not None:
+            if tuple(self.values[na].shape) != tuple(self.values[nb].shape):
                 return self.unsupported(n, f"{self._label(n)} with broadcasting between activations")
-            return self.add(CombineOp(n.name, (self.of[a], self.of[b]), coefs=(1.0, sign * alpha)), shape)
-        dyn, const = (a, b) if da else (b, a)
+            return self.add(CombineOp(n.name, (self.of[na], self.of[nb]), coefs=(1.0, sign * alpha)), shape)
+        da = na is not None
+        dyn, const = (na, b) if na is not None else (nb, a)
+        if dyn is None:
+            return self.unsupported(n, f"{self._label(n)} (no input-dependent operand among its arguments)")
         c = self._value(const)
         c = torch.as_tensor(c, dtype=torch.float64)
         coef_dyn = 1.0 if da else sign
@@ -531,13 +554,14 @@ class _Lowering:
 
     def _scale(self, n: fx.Node, divide: bool) -> int:
         a, b = n.args[0], n.args[1]
-        da = isinstance(a, fx.Node) and a in self.dynamic
-        db = isinstance(b, fx.Node) and b in self.dynamic
-        if da and db:
+        na, nb = self._dynamic_node(a), self._dynamic_node(b)
+        if na is not None and nb is not None:
             return self.unsupported(n, f"{self._label(n)} of two input-dependent tensors")
-        if db and divide:
+        if nb is not None and divide:
             return self.unsupported(n, f"{self._label(n)} by an input-dependent tensor")
-        dyn, const = (a, b) if da else (b, a)
+        dyn, const = (na, b) if na is not None else (nb, a)
+        if dyn is None:
+            return self.unsupported(n, f"{self._label(n)} (no input-dependent operand among its arguments)")
         c = self._value(const)
         if isinstance(c, Tensor) and c.numel() > 1:
             c = c.detach().to(torch.float64)
@@ -548,22 +572,28 @@ class _Lowering:
         s = float(c)
         return self.add(CombineOp(n.name, (self.of[dyn],), coefs=(1.0 / s if divide else s,)), self.per_sample(n))
 
-    def _permute(self, n: fx.Node, x: int) -> int:
+    def _permute(self, n: fx.Node, x: int, src_node: fx.Node) -> int:
+        """``src_node`` is the permuted tensor (the node's first argument)."""
         t, args = n.target, n.args
-        nd = len(self.values[args[0]].shape)
-        norm = (lambda d: d + nd if d < 0 else d)
+        nd = len(self.values[src_node].shape)
+
+        def norm(d: Any) -> int:
+            d = int(self._value(d))
+            return d + nd if d < 0 else d
+
+        def seq(v: Any) -> list[Any]:
+            v = self._value(v)
+            return [v] if isinstance(v, int) else list(v)
+
         if t in ("permute", torch.permute):
             dims = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
-            perm = [norm(int(d)) for d in dims]
+            perm = [norm(d) for d in dims]
         elif t in ("transpose", "swapaxes", torch.transpose, torch.swapaxes):
-            i, j = norm(int(args[1])), norm(int(args[2]))
+            i, j = norm(args[1]), norm(args[2])
             perm = list(range(nd))
             perm[i], perm[j] = perm[j], perm[i]
         else:  # movedim
-            src, dst = args[1], args[2]
-            src = [src] if isinstance(src, int) else list(src)
-            dst = [dst] if isinstance(dst, int) else list(dst)
-            src_n, dst_n = [norm(int(v)) for v in src], [norm(int(v)) for v in dst]
+            src_n, dst_n = [norm(v) for v in seq(args[1])], [norm(v) for v in seq(args[2])]
             res: list[int | None] = [None] * nd
             for s_, d_ in zip(src_n, dst_n):
                 res[d_] = s_

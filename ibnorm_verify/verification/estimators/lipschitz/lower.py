@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Callable, Iterator
+from typing import Callable, Iterator, cast
 
 import torch
 import torch.fx as fx
@@ -36,6 +36,15 @@ __all__ = ["ADMode", "choose_ad_mode", "power_iteration", "ascent", "smooth_surr
 def bnorm(t: Tensor) -> Tensor:
     """Per-sample 2-norm over all but the first dim: (N, ...) -> (N,)."""
     return t.reshape(t.shape[0], -1).norm(dim=1)
+
+
+_Pullback = Callable[[Tensor], tuple[Tensor, ...]]
+
+
+def _vjp(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, _Pullback]:
+    """``torch.func.vjp`` for one tensor argument without ``has_aux``: (fn(x), u -> (J^T u,)). The cast narrows
+    torch's return annotation, which unions the 2-tuple with the 3-tuple of ``has_aux=True``."""
+    return cast("tuple[Tensor, _Pullback]", vjp(fn, x))
 
 
 def bdiv(t: Tensor, s: Tensor) -> Tensor:
@@ -69,19 +78,19 @@ class ADMode:
         with self.context():
             if self.mode.startswith("forward"):
                 return jvp(self.model, (x,), (v,))[1]
-            out, fn = vjp(self.model, x)
+            out, fn = _vjp(self.model, x)
             u0 = torch.zeros_like(out)
-            _, g = vjp(lambda u: fn(u)[0], u0)
+            _, g = _vjp(lambda u: fn(u)[0], u0)
             return g(v)[0]
 
     def jtu(self, x: Tensor, u: Tensor) -> Tensor:
         with self.context():
-            _, fn = vjp(self.model, x)
+            _, fn = _vjp(self.model, x)
             return fn(u)[0]
 
-    def vjp_fn(self, x: Tensor):
+    def vjp_fn(self, x: Tensor) -> _Pullback:
         with self.context():
-            return vjp(self.model, x)[1]
+            return _vjp(self.model, x)[1]
 
 
 def choose_ad_mode(model: Callable[[Tensor], Tensor], x: Tensor) -> tuple[ADMode, str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -32,7 +32,7 @@ from .opnorm import conv_norm_bound, dense_norm, operator_norm, schur_bound
 
 __all__ = ["Op", "InputOp", "AffineOp", "LinearOp", "ConvOp", "ScaleShiftOp", "ReshapeOp", "PermuteOp", "CombineOp",
            "CatOp", "IndexOp", "ReduceOp", "PoolOp", "CenterOp", "ElementwiseOp", "StandardizeOp", "MaxPoolOp",
-           "UnsupportedOp", "DENSE_NORM_LIMIT"]
+           "UnsupportedOp", "DENSE_NORM_LIMIT", "tensor_sum"]
 
 #: an affine op whose Jacobian has at most this many entries gets the exact SVD norm
 DENSE_NORM_LIMIT = 1 << 18
@@ -47,8 +47,20 @@ class Op:
 
     kind = "op"
 
-    def forward(self, *xs: Tensor) -> Tensor:  # pragma: no cover - abstract
+    # ``*xs: Any``: the arity is the op's own (one parent for most ops, k for combine/cat), so each subclass
+    # declares its forward with its own parameters
+    def forward(self, *xs: Any) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def tensor_sum(terms: Sequence[Tensor]) -> Tensor:
+    """terms[0] + terms[1] + ... (left to right; at least one term): ``sum`` without its int start value."""
+    if not terms:
+        raise ValueError("tensor_sum needs at least one term")
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
 
 
 @dataclass(eq=False)

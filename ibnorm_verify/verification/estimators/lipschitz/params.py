@@ -24,6 +24,7 @@ from ibnorm.groupings import spec_of
 from ...models import Block
 from .lower import bdiv, bnorm
 from .opnorm import conv_operator_norm, operator_norm
+from .ops import tensor_sum
 
 __all__ = ["power_params", "params_upper"]
 
@@ -56,7 +57,7 @@ def power_params(model: nn.Module, x: Tensor, iters: int, tol: float, gen: torch
         best = torch.full((nb,), math.nan, dtype=x.dtype)
         prev = None
         for it in range(1, iters + 1):
-            vn = torch.sqrt(sum(t.reshape(nb, -1).pow(2).sum(1) for t in v.values()))
+            vn = torch.sqrt(tensor_sum([t.reshape(nb, -1).pow(2).sum(1) for t in v.values()]))
             v = {k: bdiv(t, vn) for k, t in v.items()}
             s = bnorm(jv_b(xc, v))
             ok = torch.isfinite(s)
@@ -104,6 +105,7 @@ def _norm_factor(m: nn.Module, z: Tensor) -> Tensor:
     if spec.grouping == "batch":
         if not spec.use_running_stats:
             return torch.full((n,), math.inf, dtype=z.dtype)
+        assert spec.running_var is not None, "use_running_stats implies running statistics"
         g = torch.ones_like(spec.running_var) if gamma is None else gamma.detach().abs()
         rv = spec.running_var.detach().to(torch.float64)
         c = float((g * s / torch.sqrt(rv + eps)).max())
@@ -137,14 +139,15 @@ def _affine_param_bound(m: nn.Module, z: Tensor) -> Tensor:
 def params_upper(model: nn.Module, x: Tensor) -> tuple[Tensor, str, dict]:
     """(N,) certified bounds at the inputs for a build_network model, a reason if infinite, details."""
     n = x.shape[0]
-    if not (isinstance(model, nn.Sequential) and len(model) > 0 and all(isinstance(b, Block) for b in model)):
+    blocks = [b for b in model if isinstance(b, Block)] if isinstance(model, nn.Sequential) else []
+    if not (isinstance(model, nn.Sequential) and len(model) > 0 and len(blocks) == len(model)):
         return (torch.full((n,), math.inf, dtype=x.dtype),
                 "the certified parameter bound is implemented for the controlled networks of "
                 "ibnorm_verify.verification.models.build_network (an nn.Sequential of Block)", {})
     block_factors, param_terms = [], []
     h = x
     with torch.no_grad():
-        for blk in model:
+        for blk in blocks:
             wn = _layer_norm_bound(blk.layer, h)
             z = blk.layer(h)
             c = _norm_factor(blk.norm, z) if blk.norm is not None else torch.ones(n, dtype=x.dtype)

@@ -27,7 +27,7 @@ from torch import nn
 from ibnorm_verify.theory.capacity import linear_chain_input_lipschitz, linear_chain_param_lipschitz
 
 from ...evidence import ValidationRow
-from ...models import build_network, calibrate_batchnorm
+from ...models import Block, build_network, calibrate_batchnorm
 from .estimate import estimate_lipschitz
 
 __all__ = ["validate", "relu_net_2d", "grid_sup_2d"]
@@ -96,9 +96,11 @@ def _validate_cached(seed: int, width: int, n_inputs: int) -> tuple[ValidationRo
     g, gamma = 2.0, 1.5
     for norm, label in (("layer", "LN"), ("rms", "RMS"), ("group", "GN")):
         m = build_network(depth=1, width=width, gain=g, norm=norm, gamma=gamma, seed=seed, groups=2)
+        blk = m[0]
+        assert isinstance(blk, Block) and isinstance(blk.norm, (nn.LayerNorm, nn.RMSNorm, nn.GroupNorm))
         with torch.no_grad():
-            z = m[0].layer(x)
-        eps = m[0].norm.eps if m[0].norm.eps is not None else torch.finfo(F64).eps
+            z = blk.layer(x)
+        eps = blk.norm.eps if blk.norm.eps is not None else torch.finfo(F64).eps
         zg = z.reshape(n_inputs, 2 if norm == "group" else 1, -1)
         var = zg.var(-1, unbiased=False) if norm != "rms" else zg.pow(2).mean(-1)
         truth = float((g * gamma / torch.sqrt(var + eps)).max())
@@ -107,6 +109,7 @@ def _validate_cached(seed: int, width: int, n_inputs: int) -> tuple[ValidationRo
     m = build_network(depth=1, width=width, gain=g, norm="batch", gamma=gamma, seed=seed)
     calibrate_batchnorm(m, torch.randn(64, width, generator=gen, dtype=F64))
     bn = m[0].norm
+    assert isinstance(bn, nn.BatchNorm1d) and bn.running_var is not None
     truth = float(g * gamma / torch.sqrt(bn.running_var + bn.eps).min())
     rows.append(_row(f"W={g}Q then eval BN(gamma={gamma}) (input)", "normalizer", estimate_lipschitz(m, x), truth,
                      n_inputs, attained=True, exact_upper=True))
