@@ -7,7 +7,9 @@ certificate built on it; ``docs/benchmarks/lipschitz.md`` section 4).
   (so these checks can fail);
 * the ball certificate exceeds the Jacobian norm at every sampled point of the ball;
 * on a tiny LayerNorm net the bound at r = 0.1 x rms is within 100 x the attained lower bound, and it shrinks
-  to the centre's Jacobian norm as r -> 0; the reachable-set pass is what makes a depth-8 net's bound tight.
+  to the centre's Jacobian norm as r -> 0; the reachable-set pass is what makes a depth-8 net's bound tight;
+* no ball bound is looser than the certificate without the reachable-set pass and the local multipliers (its
+  plans stay candidates), on a ReLU ball where the new plans alone are looser after the multiplier descent.
 """
 from __future__ import annotations
 
@@ -154,3 +156,37 @@ def test_reachable_set_pass_tightens_a_depth_8_layernorm_net():
     without = dense.certify(centers, 0.1 * rms, optimize=False, propagate=False)["bound"]
     centre = float(_jac_norms(net, x)[0])
     assert centre <= with_reach < 0.5 * without
+
+
+def _previous_certificate(dense, centers, r, iters):
+    """The ball certificate before the reachable-set pass: the gain-aware and ECLipsE-Fast closed-form plans
+    without region bounds, the better one (after both closed forms) given the multiplier descent."""
+    best, best_plan, best_start = math.inf, None, ""
+    for mode in (None, "uniform"):
+        with torch.no_grad():
+            lam, plan = dense.run(None, mode, F64, centers, r)
+        for m in (None, "uniform"):
+            with torch.no_grad():
+                lam_m = float(lam) if m == mode else float(dense.run(plan, {i: m for i in plan} if m else None, F64)[0])
+            val = math.sqrt(max(lam_m, 0.0)) * (1 + 1e-9)
+            if val < best:
+                best, best_plan, best_start = val, plan, "gain-aware" if m is None else "uniform"
+    opt, _ = dense.optimize(best_plan, iters, 0.15, None, start=best_start)
+    return min(best, opt)
+
+
+def test_ball_bound_no_looser_than_without_the_reachable_set_pass():
+    # docs/benchmarks/lipschitz.md section 3: depth 4 width 32 seed 0, r = 0.1, where the plans built on the
+    # reachable-set bounds (and with local multipliers) win the closed form but end looser after the descent
+    net = build_network(depth=4, width=32, gain=1.5, activation="relu", init="gaussian", seed=0)
+    x = torch.randn(1, 32, generator=torch.Generator().manual_seed(100), dtype=F64)
+    r, iters = 0.1, 30
+    graph, centers = _centers(net, x)
+    dense = DenseCertificate(graph)
+    previous = _previous_certificate(dense, centers, r, iters)
+    res = dense.certify(centers, r, optimize=False)
+    new_only, _, _ = dense.descend({"descent": res["descent"][:1]}, iters)      # the new plans' winner alone
+    assert new_only > previous * (1 + 1e-6)                   # the case is a regression without the old plans
+    est = estimate_lipschitz(net, x, radius=r, cert_iters=iters, ascent_steps=2, restarts=1, seed=0)
+    assert est.upper <= previous * (1 + 1e-9)
+    assert est.details["dense"]["winning_plan_of_worst"].startswith("no-bounds/")

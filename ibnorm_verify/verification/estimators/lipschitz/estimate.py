@@ -219,14 +219,21 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
         plan = res[k]["plan"]
         if k in optimized or plan is None or not any(st.n_groups for st in plan.values()):
             break
-        best, _ = dense.optimize(plan, iters, 0.15, time_limit, start=res[k].get("start", "gain-aware"))
-        bounds[k] = min(float(bounds[k]), best)
+        best, _, label = dense.descend(res[k], iters, 0.15, time_limit)
+        if best < float(bounds[k]):
+            bounds[k], res[k]["candidate"] = best, label
         optimized.append(k)
     reasons = [r["reason"] for r in res if r["reason"]]
+    # which candidate plan gave each ball's bound (DenseCertificate.certify): counts, and the worst ball's
+    winners: dict[str, int] = {}
+    for r in res:
+        if r.get("candidate"):
+            winners[r["candidate"]] = winners.get(r["candidate"], 0) + 1
+    worst = res[int(bounds.argmax())].get("candidate", "")
     if per == 1:
         bounds = bounds.expand(n).clone()
     info = {"default_max": default_max, "eclipse_fast_max": fast_max, "optimized_inputs": optimized, "seconds": time.perf_counter() - t0,
-            "reason": "; ".join(dict.fromkeys(reasons))}
+            "reason": "; ".join(dict.fromkeys(reasons)), "winning_plans": winners, "winning_plan_of_worst": worst}
     return bounds, info
 
 
