@@ -52,7 +52,9 @@ The per-coordinate half-widths r sqrt(P_jj) + r sum_k |g_jk| and the per-group r
 intersected, in the certificate pass, with the certificate's own ECLipsE-Gen-Local intervals. The
 certificate pass then uses, per normalizer group, the smaller of the Lipschitz rule (1/sigma_lo) and
 the structured increment rule of :meth:`DenseCertificate._standardize_step`, and on top of the two
-closed forms above a third plan with the locally optimal multipliers.
+closed forms above a third plan with the locally optimal multipliers. The two closed-form plans built without
+the reachable-set bounds stay candidates too (and get the multiplier descent when competitive), so a ball's
+bound is never looser than the certificate without that pass (:meth:`DenseCertificate.certify`).
 """
 from __future__ import annotations
 
