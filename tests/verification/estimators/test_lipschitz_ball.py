@@ -190,3 +190,40 @@ def test_ball_bound_no_looser_than_without_the_reachable_set_pass():
     est = estimate_lipschitz(net, x, radius=r, cert_iters=iters, ascent_steps=2, restarts=1, seed=0)
     assert est.upper <= previous * (1 + 1e-9)
     assert est.details["dense"]["winning_plan_of_worst"].startswith("no-bounds/")
+
+
+def test_reach_spread_names_the_diverging_ball():
+    # docs/benchmarks/lipschitz.md section 4: a ball's bound diverges where its reachable set's radius at a
+    # normalizer input approaches the centre's spread |P z_c| (sigma_lo -> sqrt(eps)). The recorded spread is
+    # the reachable-set radius over |P z_c| (>= the ratio of every sampled point), it grows with the radius,
+    # and details['dense'] names the ball that decides the upper bound.
+    net, _, _ = _net("layer", "relu", depth=6, width=16, gain=1.5, seed=0)
+    x = torch.randn(3, 16, generator=torch.Generator().manual_seed(3), dtype=F64)
+    rms = float(x.pow(2).mean().sqrt())
+    graph, why = trace(net, x)
+    assert graph is not None, why
+    with torch.no_grad():
+        values = graph.run(x)
+    dense = DenseCertificate(graph)
+    centers = [v[0] for v in values]
+    spreads = []
+    for f in (0.01, 0.1, 0.3):
+        res = dense.certify(centers, f * rms, optimize=False)
+        spreads.append(res["reach_spread"])
+        i = res["reach_spread_op"]
+        p = graph.ops[i].parents[0]
+        with torch.no_grad():
+            sampled = graph.run(_ball(x[:1], f * rms, 64, seed=5))[p]
+        dz = sampled - centers[p]
+        dz = dz - dz.mean(-1, keepdim=True)                                   # P (z - z_c), one group (LN)
+        attained = float(dz.norm(dim=-1).max() / (centers[p] - centers[p].mean()).norm())
+        assert attained <= res["reach_spread"] * (1 + 1e-9)
+    assert spreads[0] < spreads[1] < spreads[2]
+    assert 0 < spreads[0] < 0.1
+    est = estimate_lipschitz(net, x, radius=0.1 * rms, ascent_steps=2, restarts=1, optimize_inputs=0, seed=0)
+    d = est.details["dense"]
+    per_ball = [dense.certify([v[k] for v in values], 0.1 * rms, optimize=False)["bound"] for k in range(3)]
+    assert len(d["reach_spread"]) == 3 and all(0 < s < math.inf for s in d["reach_spread"])
+    assert d["worst_ball"] in range(3) and graph.ops[d["reach_spread_op_of_worst"]].kind == "standardize"
+    assert d["worst_ball"] == max(range(3), key=per_ball.__getitem__)         # no descent: the closed forms decide
+    assert est.upper <= max(per_ball) * (1 + 1e-9)                          # (a rounding margin)

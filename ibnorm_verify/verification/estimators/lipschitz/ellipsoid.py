@@ -582,8 +582,10 @@ class DenseCertificate:
             except (_Infinite, RuntimeError) as e:
                 reason = reason or str(e)[:200]
         if not cands:
+            spread, spread_op = self._spread(centers, b)
             return {"bound": math.inf, "bound_default": math.inf, "iters": 0, "plan": None, "reason": reason,
-                    "candidate": "", "candidates": {}, "descent": [], "seconds": time.perf_counter() - t0}
+                    "candidate": "", "candidates": {}, "descent": [], "reach_spread": spread,
+                    "reach_spread_op": spread_op, "seconds": time.perf_counter() - t0}
         out = dict(min(cands, key=lambda c: c["bound"]))
         out["bound_eclipse_fast"] = min(c["bound_eclipse_fast"] for c in cands)
         out["candidates"] = {c["candidate"]: c["bound"] for c in cands}
@@ -598,8 +600,26 @@ class DenseCertificate:
             if best < out["bound"]:
                 out["bound"], out["candidate"] = best, label
             out["iters"] = its
+        out["reach_spread"], out["reach_spread_op"] = self._spread(centers, b)
         out["seconds"] = time.perf_counter() - t0
         return out
+
+    def _spread(self, centers: list[Tensor] | None, b: RegionBounds | None) -> tuple[float, int]:
+        """(max over normalizer groups of rho_g / |P z_c,g|, the op where it is reached) for the reachable-set
+        bounds ``b`` (nan, -1 without them). A diagnostic of a diverging ball: the ratio grows layer by layer
+        (the enclosure's looseness compounds, ``docs/benchmarks/lipschitz.md`` section 4), and near 1 the
+        variance lower bound of that normalizer approaches sqrt(eps), so its factor 1/sigma_lo explodes."""
+        best, at = math.nan, -1
+        if b is None or centers is None:
+            return best, at
+        for i, rho in b.rho.items():
+            op = self.graph.ops[i]
+            assert isinstance(op, StandardizeOp)
+            pn = op.group_stats(centers[op.parents[0]])[0].norm(dim=-1) * math.sqrt(op.m)    # (G,) |P z_c,g|
+            ratio = float((rho / pn.clamp_min(1e-300)).max())
+            if not ratio <= best:                   # also replaces the initial nan
+                best, at = ratio, i
+        return best, at
 
     def descend(self, res: dict, iters: int, lr: float = 0.15,
                 time_limit: float | None = None) -> tuple[float, int, str]:

@@ -229,11 +229,16 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
     for r in res:
         if r.get("candidate"):
             winners[r["candidate"]] = winners.get(r["candidate"], 0) + 1
-    worst = res[int(bounds.argmax())].get("candidate", "")
+    k_worst = int(bounds.argmax())
+    worst = res[k_worst].get("candidate", "")
     if per == 1:
         bounds = bounds.expand(n).clone()
     info = {"default_max": default_max, "eclipse_fast_max": fast_max, "optimized_inputs": optimized, "seconds": time.perf_counter() - t0,
-            "reason": "; ".join(dict.fromkeys(reasons)), "winning_plans": winners, "winning_plan_of_worst": worst}
+            "reason": "; ".join(dict.fromkeys(reasons)), "winning_plans": winners, "winning_plan_of_worst": worst,
+            # the ball that decides the upper bound, and how far its reachable set spread (DenseCertificate._spread)
+            "worst_ball": k_worst if per == n else None,
+            "reach_spread": [r.get("reach_spread", math.nan) for r in res] if per == n else [],
+            "reach_spread_op_of_worst": res[k_worst].get("reach_spread_op", -1) if per == n else -1}
     return bounds, info
 
 
