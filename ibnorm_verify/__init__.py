@@ -8,11 +8,6 @@ Floors, each importing only from the floors below it (``tests/test_architecture.
 * :mod:`ibnorm_verify.theory`: closed forms and symbolic results;
 * :mod:`ibnorm` (its own distribution): the layers.
 """
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("ibnorm-verify")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
-    __version__ = "0+unknown"
+from .version import __version__
 
 __all__ = ["__version__"]

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"ibnorm": ROOT / "layer" / "ibnorm", "ibnorm_verify": ROOT / "ibnorm_verify"}
-FLOORS = ("ibnorm", "ibnorm_verify.theory", "ibnorm_verify.verification", "ibnorm_verify.paper_figures",
+FLOORS = ("ibnorm", "ibnorm_verify.version", "ibnorm_verify.theory", "ibnorm_verify.verification", "ibnorm_verify.paper_figures",
           "ibnorm_verify.app", "ibnorm_verify")
 
 

@@ -35,12 +35,14 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+import ibnorm
 from ibnorm.compression import get_compression
 from ibnorm.kernels import cpu_status, resolve_backend, select_backend, triton_status
 
 from ..verification.cache import code_version
 from ..verification.claims import REGISTRY
 from ..verification.evidence import SCHEMA_VERSION, Evidence
+from ..version import __version__ as _suite_version
 from .config import RunConfig
 
 __all__ = ["SCHEMA_VERSION", "environment", "kernel_record", "git_state", "cpu_model", "now_iso", "load_results",
@@ -57,8 +59,15 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+#: this repository's distributions: their version is the one in the code that runs (``__version__``), not the
+#: installed metadata, which an editable install keeps from the day it was installed
+_OWN_VERSIONS = {"ibnorm": ibnorm.__version__, "ibnorm-verify": _suite_version}
+
+
 def package_version(dist: str) -> str | None:
-    """The installed version of distribution ``dist`` (None when it is not installed)."""
+    """The version of distribution ``dist`` (None when it is not installed)."""
+    if dist in _OWN_VERSIONS:
+        return _OWN_VERSIONS[dist]
     try:
         return version(dist)
     except PackageNotFoundError:
