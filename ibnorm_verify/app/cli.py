@@ -15,6 +15,7 @@ argument (refused before anything runs), 130 when interrupted (Ctrl-C; a second 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -281,6 +282,23 @@ def _rerun_config(args, argv: Sequence[str]) -> RunConfig:
     return config_from_record(data.get("meta") or {}, **changes)
 
 
+def estimate_differences(new: Sequence[Any], old: Sequence[Any]) -> list[float]:
+    """Relative differences of the checks' estimates that differ between a re-run and its record (matched
+    by check name). Two NaN estimates (an open bracket, measured the same way twice) are the same number;
+    a NaN against a number differs by inf."""
+    by_name = {c.name: c for c in old}
+    diffs = []
+    for c in new:
+        oc = by_name.get(c.name)
+        if oc is None or c.estimate is None or oc.estimate is None:
+            continue
+        a, b = float(c.estimate), float(oc.estimate)
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            continue
+        diffs.append(abs(a - b) / max(abs(b), 1e-300) if math.isfinite(a - b) else math.inf)
+    return diffs
+
+
 def _compare(evidence, record_path: str) -> list[str]:
     """Verdicts and check estimates of a re-run against its record."""
     old, _ = load_results(record_path)
@@ -290,14 +308,7 @@ def _compare(evidence, record_path: str) -> list[str]:
         o = old_by.get(ev.claim_id)
         if o is None:
             continue
-        diffs = []
-        ochecks = {c.name: c for c in o.checks}
-        for c in ev.checks:
-            oc = ochecks.get(c.name)
-            if oc is None or c.estimate is None or oc.estimate is None:
-                continue
-            if c.estimate != oc.estimate:
-                diffs.append(abs(c.estimate - oc.estimate) / max(abs(oc.estimate), 1e-300))
+        diffs = estimate_differences(ev.checks, o.checks)
         verdict_same = ev.verdict is o.verdict
         same += verdict_same and not diffs
         tag = "identical" if verdict_same and not diffs else (

@@ -4,6 +4,7 @@ exit codes, and --rerun reproducing a run from its record."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -164,6 +165,18 @@ def test_rerun_reproduces_verdicts_and_numbers(toys, tmp_path, capsys):
     assert again["meta"]["config"]["seeds"] == 3 and again["meta"]["claims"]["toy.two"]["overrides"] == {"effect": "-1"}
     assert main(["--rerun", str(first), "--scale", "quick"]) == 2
     assert main(["--rerun", str(tmp_path / "nothing.json")]) == 2
+
+
+def test_rerun_comparison_counts_two_nans_as_the_same_number():
+    from types import SimpleNamespace as C
+
+    from ibnorm_verify.app.cli import estimate_differences
+
+    old = [C(name="a", estimate=float("nan")), C(name="b", estimate=2.0), C(name="c", estimate=None)]
+    assert estimate_differences([C(name="a", estimate=float("nan")), C(name="b", estimate=2.0),
+                                 C(name="c", estimate=None)], old) == []
+    assert estimate_differences([C(name="a", estimate=1.0), C(name="b", estimate=2.2)], old) == \
+        [math.inf, pytest.approx(0.1)]
 
 
 def test_the_runner_reads_no_sys_argv(toys, tmp_path, monkeypatch):
