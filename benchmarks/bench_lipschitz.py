@@ -58,9 +58,17 @@ def _ln_rows(section: str, init: str, seed: int, n: int, factors: tuple[float, .
         rows.append(_row(section, f"depth16 width128 relu+LN {init} seed={seed} n={n} r/rms={f:g}", e,
                          time.perf_counter() - t0, init=init, seed=seed, inputs=n, radius=r, r_over_rms=f,
                          dense=e.details["certificates"].get("dense"),
-                         compositional=e.details["certificates"].get("compositional")))
+                         compositional=e.details["certificates"].get("compositional"),
+                         # the ball that decides the upper bound and its reachable set's max radius / |P z_c|
+                         worst_ball=e.details.get("dense", {}).get("worst_ball"),
+                         worst_spread=_worst_spread(e.details.get("dense", {}))))
         print(rows[-1], flush=True)
     return rows
+
+
+def _worst_spread(dense: dict) -> float:
+    k, spreads = dense.get("worst_ball"), dense.get("reach_spread") or []
+    return spreads[k] if k is not None and k < len(spreads) else math.nan
 
 
 def ln_section(seeds: int, inputs: int) -> list[dict]:
