@@ -7,6 +7,11 @@ Sections (``--sections``, all by default):
   (r = 0): certified upper, attained lower, upper/lower, time (``--seeds``, ``--inputs``).
 * ``sweep``: the same nets (seed 0, both inits, 2 inputs) over balls of radius r/rms in {0.001, 0.01, 0.03,
   0.1, 0.3}.
+* ``diverge``: the two diverging balls of the ``ln`` section at 4 inputs (Gaussian init seed 0 ball 2, seed 2
+  ball 1; r = 0.1 rms), each alone: per LayerNorm input the centre's spread |P z_c|, the reachable-set radius
+  rho of ``DenseCertificate.reach_bounds`` and an attained radius (projected ascent on |P(z - z_c)| from 16
+  random points of the ball, 40 steps: a lower bound of the true radius), and the undecided ReLUs after it;
+  then each ball's closed-form certificate (no multiplier descent).
 * ``mlp``: a plain ``nn.Sequential`` MLP (float32, Linear-ReLU-Linear-GELU-Linear), at the inputs, over balls
   and globally: bounds and time.
 * ``resnet18``: torchvision's ``resnet18`` (random init, eval mode, 32x32 inputs): bounds and time. PyPI's
@@ -33,6 +38,9 @@ import torch
 from torch import nn
 
 from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
+from ibnorm_verify.verification.estimators.lipschitz.ellipsoid import DenseCertificate
+from ibnorm_verify.verification.estimators.lipschitz.graph import float64_copy, trace
+from ibnorm_verify.verification.estimators.lipschitz.ops import StandardizeOp
 from ibnorm_verify.verification.models import build_network
 
 
@@ -79,6 +87,54 @@ def ln_section(seeds: int, inputs: int) -> list[dict]:
 def sweep_section() -> list[dict]:
     return [row for init in ("orthogonal", "gaussian")
             for row in _ln_rows("sweep", init, 0, 2, (0.001, 0.01, 0.03, 0.1, 0.3))]
+
+
+def _attained_radius(graph, xc: torch.Tensor, p: int, r: float, starts: int = 16, steps: int = 40) -> float:
+    """max |P(z_p(x) - z_p(x_c))| found by projected ascent over B(x_c, r) (a lower bound of the sup)."""
+    zc = graph.run(xc)[p]
+    g = torch.Generator().manual_seed(1)
+    d = torch.randn(starts, xc.shape[1], generator=g, dtype=torch.float64)
+    d = (r * d / d.norm(dim=1, keepdim=True)).requires_grad_(True)
+    best = 0.0
+    for _ in range(steps):
+        z = graph.run(xc + d)[p] - zc
+        obj = (z - z.mean(1, keepdim=True)).norm(dim=1)                   # LayerNorm: one group, P = centring
+        best = max(best, float(obj.detach().max()))
+        grad, = torch.autograd.grad(obj.sum(), d)
+        with torch.no_grad():
+            d += 0.5 * r * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            d *= (r / d.norm(dim=1, keepdim=True)).clamp(max=1.0)
+    return best
+
+
+def diverge_section() -> list[dict]:
+    rows = []
+    for seed, k in ((0, 2), (2, 1)):
+        net, x, rms = _ln_net("gaussian", seed, 4)
+        r = 0.1 * rms
+        graph, why = trace(float64_copy(net).eval(), x)
+        assert graph is not None, why
+        with torch.no_grad():
+            values = graph.run(x)
+        centers = [v[k] for v in values]
+        dense = DenseCertificate(graph, 2048)
+        b = dense.reach_bounds(centers, r)
+        cert = dense.certify(centers, r, optimize=False, bounds=b)
+        consumers = graph.consumers()
+        for i, op in enumerate(graph.ops):
+            if not isinstance(op, StandardizeOp):
+                continue
+            p = op.parents[0]
+            spread = float(op.group_stats(centers[p])[0].norm() * math.sqrt(op.m))
+            rho = float(b.rho[i].max()) if i in b.rho else math.nan
+            attained = _attained_radius(graph, x[k:k + 1], p, r)
+            undecided = [int(((lo < 0) & (hi > 0)).sum()) for q in consumers[i] + [c for j in consumers[i]
+                         for c in consumers[j]] if (iv := b.interval(q)) is not None for lo, hi in [iv]]
+            rows.append({"section": "diverge", "seed": seed, "ball": k, "op": i, "spread": spread, "rho": rho,
+                         "rho_over_spread": rho / spread, "attained": attained, "rho_over_attained": rho / attained,
+                         "undecided_relus_after": undecided[0] if undecided else None, "bound": cert["bound"]})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def mlp_section() -> list[dict]:
@@ -130,6 +186,8 @@ def main(argv=None) -> int:
         rows += ln_section(args.seeds, args.inputs)
     if "sweep" in secs:
         rows += sweep_section()
+    if "diverge" in secs:
+        rows += diverge_section()
     if "mlp" in secs:
         rows += mlp_section()
     if "resnet18" in secs:
