@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", nargs="+", metavar="ID", default=[], help="claim ids to run (default: all 12)")
     p.add_argument("--scale", choices=SCALES, default=None,
                    help="experiment size: tiny (smoke test, seconds; not evidence), quick (default, CPU minutes), "
-                        "medium (about 45 min on 2 CPU cores), full (a GPU)")
+                        "medium (about 25 min on 2 CPU cores with --executor process=2), full (a GPU)")
     p.add_argument("--param", action="append", default=[], metavar="[ID:]KEY=VALUE",
                    help="override a claim parameter (all selected claims that have KEY, or claim ID only); "
                         "refused before anything runs when outside the parameter's domain "
