@@ -19,8 +19,9 @@ TOL = 1e-8
 
 
 def spectral_norm(fn, x: torch.Tensor) -> float:
-    """Largest singular value of the autograd Jacobian of ``fn`` at ``x``."""
-    J = torch.autograd.functional.jacobian(fn, x, vectorize=True).reshape(x.numel(), x.numel())
+    """Largest singular value of the autograd Jacobian of ``fn`` at ``x`` (any output shape: the Jacobian
+    is flattened to (outputs, inputs))."""
+    J = torch.autograd.functional.jacobian(fn, x, vectorize=True).reshape(-1, x.numel())
     return float(torch.linalg.matrix_norm(J, ord=2))
 
 
