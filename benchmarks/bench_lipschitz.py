@@ -7,11 +7,12 @@ Sections (``--sections``, all by default):
   (r = 0): certified upper, attained lower, upper/lower, time (``--seeds``, ``--inputs``).
 * ``sweep``: the same nets (seed 0, both inits, 2 inputs) over balls of radius r/rms in {0.001, 0.01, 0.03,
   0.1, 0.3}.
-* ``diverge``: the two diverging balls of the ``ln`` section at 4 inputs (Gaussian init seed 0 ball 2, seed 2
+* ``diverge``: the two hardest balls of the ``ln`` section at 4 inputs (Gaussian init seed 0 ball 2, seed 2
   ball 1; r = 0.1 rms), each alone: per LayerNorm input the centre's spread |P z_c|, the reachable-set radius
-  rho of ``DenseCertificate.reach_bounds`` and an attained radius (projected ascent on |P(z - z_c)| from 16
-  random points of the ball, 40 steps: a lower bound of the true radius), and the undecided ReLUs after it;
-  then each ball's closed-form certificate (no multiplier descent).
+  rho of ``DenseCertificate.reach_bounds`` (greedy multipliers) and of ``refine.refined_bounds`` (jointly
+  optimized chains), an attained radius (projected ascent on |P(z - z_c)| from 16 random points of the ball,
+  40 steps: a lower bound of the true radius), and the undecided ReLUs after it; then each ball's closed-form
+  certificate (no multiplier descent) on either bounds.
 * ``mlp``: a plain ``nn.Sequential`` MLP (float32, Linear-ReLU-Linear-GELU-Linear), at the inputs, over balls
   and globally: bounds and time.
 * ``resnet18``: torchvision's ``resnet18`` (random init, eval mode, 32x32 inputs): bounds and time. PyPI's
@@ -20,7 +21,7 @@ Sections (``--sections``, all by default):
 
       PYTHONPATH=.:layer /work/venv-tv/bin/python benchmarks/bench_lipschitz.py --sections resnet18
 
-Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--sections ln,sweep,mlp] [--seeds 3] [--inputs 8]
+Usage: ``.venv/bin/python benchmarks/bench_lipschitz.py [--sections ln,sweep,mlp] [--seeds 3] [--first-seed 0] [--inputs 8]
 [--out FILE.csv]``. The lower bound of the ball rows uses ``restarts=2, ascent_steps=5`` (projected gradient
 ascent on the Jacobian norm from the centres and 2 random points per ball).
 """
@@ -41,6 +42,7 @@ from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
 from ibnorm_verify.verification.estimators.lipschitz.ellipsoid import DenseCertificate
 from ibnorm_verify.verification.estimators.lipschitz.graph import float64_copy, trace
 from ibnorm_verify.verification.estimators.lipschitz.ops import StandardizeOp
+from ibnorm_verify.verification.estimators.lipschitz.refine import refined_bounds
 from ibnorm_verify.verification.models import build_network
 
 
@@ -69,7 +71,9 @@ def _ln_rows(section: str, init: str, seed: int, n: int, factors: tuple[float, .
                          compositional=e.details["certificates"].get("compositional"),
                          # the ball that decides the upper bound and its reachable set's max radius / |P z_c|
                          worst_ball=e.details.get("dense", {}).get("worst_ball"),
-                         worst_spread=_worst_spread(e.details.get("dense", {}))))
+                         worst_spread=_worst_spread(e.details.get("dense", {})),
+                         # balls whose reachable-set bounds were refined (DenseCertificate.refine_reach)
+                         refined=e.details.get("dense", {}).get("refined_inputs")))
         print(rows[-1], flush=True)
     return rows
 
@@ -79,8 +83,8 @@ def _worst_spread(dense: dict) -> float:
     return spreads[k] if k is not None and k < len(spreads) else math.nan
 
 
-def ln_section(seeds: int, inputs: int) -> list[dict]:
-    return [row for init in ("orthogonal", "gaussian") for seed in range(seeds)
+def ln_section(seeds: int, inputs: int, first_seed: int = 0) -> list[dict]:
+    return [row for init in ("orthogonal", "gaussian") for seed in range(first_seed, first_seed + seeds)
             for row in _ln_rows("ln", init, seed, inputs, (0.0, 0.1))]
 
 
@@ -118,21 +122,33 @@ def diverge_section() -> list[dict]:
             values = graph.run(x)
         centers = [v[k] for v in values]
         dense = DenseCertificate(graph, 2048)
+        t0 = time.perf_counter()
         b = dense.reach_bounds(centers, r)
+        t_greedy = time.perf_counter() - t0
         cert = dense.certify(centers, r, optimize=False, bounds=b)
+        t0 = time.perf_counter()
+        bf = refined_bounds(dense, centers, r)
+        t_refine = time.perf_counter() - t0
+        cert_f = dense.certify(centers, r, optimize=False, bounds=bf)
         consumers = graph.consumers()
+
+        def undecided(bb, i):
+            counts = [int(((lo < 0) & (hi > 0)).sum()) for q in consumers[i] + [c for j in consumers[i]
+                      for c in consumers[j]] if (iv := bb.interval(q)) is not None for lo, hi in [iv]]
+            return counts[0] if counts else None
         for i, op in enumerate(graph.ops):
             if not isinstance(op, StandardizeOp):
                 continue
             p = op.parents[0]
             spread = float(op.group_stats(centers[p])[0].norm() * math.sqrt(op.m))
             rho = float(b.rho[i].max()) if i in b.rho else math.nan
+            rho_f = float(bf.rho[i].max()) if i in bf.rho else math.nan
             attained = _attained_radius(graph, x[k:k + 1], p, r)
-            undecided = [int(((lo < 0) & (hi > 0)).sum()) for q in consumers[i] + [c for j in consumers[i]
-                         for c in consumers[j]] if (iv := b.interval(q)) is not None for lo, hi in [iv]]
             rows.append({"section": "diverge", "seed": seed, "ball": k, "op": i, "spread": spread, "rho": rho,
-                         "rho_over_spread": rho / spread, "attained": attained, "rho_over_attained": rho / attained,
-                         "undecided_relus_after": undecided[0] if undecided else None, "bound": cert["bound"]})
+                         "rho_refined": rho_f, "attained": attained, "rho_over_attained": rho / attained,
+                         "refined_over_attained": rho_f / attained, "undecided_relus_after": undecided(b, i),
+                         "undecided_refined": undecided(bf, i), "bound": cert["bound"], "bound_refined": cert_f["bound"],
+                         "t_greedy_s": t_greedy, "t_refine_s": t_refine})
             print(rows[-1], flush=True)
     return rows
 
@@ -174,6 +190,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", default="ln,sweep,mlp,resnet18")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="ln section: seeds first-seed .. first-seed+seeds-1")
     ap.add_argument("--inputs", type=int, default=8)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -183,7 +200,7 @@ def main(argv=None) -> int:
     rows = []
     secs = args.sections.split(",")
     if "ln" in secs:
-        rows += ln_section(args.seeds, args.inputs)
+        rows += ln_section(args.seeds, args.inputs, args.first_seed)
     if "sweep" in secs:
         rows += sweep_section()
     if "diverge" in secs:

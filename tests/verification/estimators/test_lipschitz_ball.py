@@ -24,6 +24,7 @@ from ibnorm_verify.verification.estimators.jacobian import spectral_norm
 from ibnorm_verify.verification.estimators.lipschitz import estimate_lipschitz
 from ibnorm_verify.verification.estimators.lipschitz.ellipsoid import DenseCertificate
 from ibnorm_verify.verification.estimators.lipschitz.graph import trace
+from ibnorm_verify.verification.estimators.lipschitz.refine import refine_reach, refined_bounds
 from ibnorm_verify.verification.models import build_network
 
 F64 = torch.float64
@@ -225,3 +226,75 @@ def test_reach_spread_names_the_diverging_ball():
     assert d["worst_ball"] in range(3) and graph.ops[d["reach_spread_op_of_worst"]].kind == "standardize"
     assert d["worst_ball"] == max(range(3), key=per_ball.__getitem__)         # no descent: the closed forms decide
     assert est.upper <= max(per_ball) * (1 + 1e-9)                          # (a rounding margin)
+
+
+# ------------------------------------------------------------------ refined reachable sets (refine_reach)
+
+def _no_looser(graph, tight, loose) -> bool:
+    """Every interval and radius of ``tight`` lies inside / below that of ``loose`` (where both have one)."""
+    for p in range(len(graph.ops)):
+        a, b = tight.interval(p), loose.interval(p)
+        if a is not None and b is not None and not bool(((a[0] >= b[0] - 1e-12) & (a[1] <= b[1] + 1e-12)).all()):
+            return False
+    return all(bool((tight.rho[i] <= rho * (1 + 1e-12)).all()) for i, rho in loose.rho.items() if i in tight.rho)
+
+
+def _check_refined_enclosure(norm, act, gain, seed, f, depth=4):
+    net, x, rms = _net(norm, act, gain=gain, seed=seed, depth=depth)
+    graph, centers = _centers(net, x)
+    r = f * rms
+    dense = DenseCertificate(graph)
+    greedy = dense.reach_bounds(centers, r)
+    refined = refine_reach(dense, centers, r, greedy, iters=10)
+    again = dense.reach_bounds(centers, r, bounds=refined)
+    with torch.no_grad():
+        values = graph.run(_ball(x, r, 200, seed))
+    for rec in (refined, again):
+        checked, bad = _violations(graph, rec, centers, values)
+        assert checked >= sum(op.kind in ("elementwise", "standardize") for op in graph.ops) and bad == 0
+    assert _no_looser(graph, refined, greedy) and _no_looser(graph, again, refined)
+    # the refinement of a ball 20x smaller cannot hold these points (the check can fail)
+    small = refine_reach(dense, centers, r / 20, dense.reach_bounds(centers, r / 20), iters=10)
+    assert _violations(graph, small, centers, values)[1] > 0
+
+
+@pytest.mark.parametrize("norm,act", [("layer", "relu"), ("rms", "tanh"), ("group", "relu")])
+def test_refined_reachable_set_encloses_sampled_points_and_is_no_looser(norm, act):
+    _check_refined_enclosure(norm, act, 1.5, 1, 0.2, depth=5)
+
+
+@settings(max_examples=4, deadline=None)
+@given(norm=st.sampled_from(["layer", "rms", "group"]), act=st.sampled_from(["relu", "tanh", "identity"]),
+       gain=st.floats(0.7, 2.0), seed=st.integers(0, 50), f=st.floats(0.01, 0.3))
+def test_property_refined_reachable_set_is_sound(norm, act, gain, seed, f):
+    _check_refined_enclosure(norm, act, gain, seed, f)
+
+
+def test_refinement_tightens_a_layernorm_ball_and_stays_above_sampled_jacobian_norms():
+    # depth 6, width 16, r = 0.2 x rms: the closed-form ball certificate drops from ~145 to ~54 (measured once)
+    net = build_network(depth=6, width=16, gain=1.5, norm="layer", activation="relu", seed=0, init="gaussian")
+    x = torch.randn(1, 16, generator=torch.Generator().manual_seed(0), dtype=F64)
+    r = 0.2 * float(x.pow(2).mean().sqrt())
+    graph, centers = _centers(net, x)
+    dense = DenseCertificate(graph)
+    plain = dense.certify(centers, r, optimize=False)["bound"]
+    refined = dense.certify(centers, r, optimize=False, bounds=refined_bounds(dense, centers, r, 10))["bound"]
+    assert refined < 0.7 * plain
+    sampled = float(_jac_norms(net, _ball(x, r, 32, 5)).max())
+    assert sampled <= refined
+
+
+def test_estimate_refines_only_balls_past_the_gap():
+    net = build_network(depth=6, width=16, gain=1.5, norm="layer", activation="relu", seed=0, init="gaussian")
+    x = torch.randn(2, 16, generator=torch.Generator().manual_seed(0), dtype=F64)
+    r = 0.2 * float(x.pow(2).mean().sqrt())
+    kw = dict(radius=r, ascent_steps=2, restarts=1, cert_iters=0, seed=0)
+    off = estimate_lipschitz(net, x, refine_iters=0, **kw)
+    on = estimate_lipschitz(net, x, refine_gap=1.0, refine_iters=10, **kw)
+    never = estimate_lipschitz(net, x, refine_gap=1e12, refine_iters=10, **kw)
+    assert off.details["dense"]["refined_inputs"] == [] == never.details["dense"]["refined_inputs"]
+    assert sorted(on.details["dense"]["refined_inputs"]) == [0, 1]
+    assert on.upper < off.upper and never.upper == off.upper and on.lower <= on.upper
+    for bad in (dict(refine_gap=0.0), dict(refine_gap=math.nan), dict(refine_iters=-1)):
+        with pytest.raises(ValueError, match="refine_"):
+            estimate_lipschitz(net, x, **{**kw, **bad})

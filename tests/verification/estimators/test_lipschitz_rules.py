@@ -144,3 +144,48 @@ def test_standardize_jacobian_norm_and_deviation_bound(center):
         nrm = torch.linalg.matrix_norm(b2, 2)
         assert bool((nrm <= lip * (1 + 1e-12)).all())
         assert bool((torch.linalg.matrix_norm(b2 - blocks, 2) <= dev * (1 + 1e-12)).all())
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("eps", [1e-5, 0.05])
+def test_center_terms_hold_every_increment_from_the_centre(center, eps):
+    """StandardizeOp.center_terms: y(z) - y(z_c) = kappa (P - u u^T) dz + theta a_perp + s u with |theta| <= scale
+    and |s| <= seg, for z in the region |P dz| <= rho, |u . dz| <= rho_r; with half the radial segment the
+    decomposition fails at a tangential point (the check can fail)."""
+    g = torch.Generator().manual_seed(5)
+    m = 8
+    op = StandardizeOp("s", (0,), m=m, center=center, eps=eps)
+    z = torch.randn(2 * m, generator=g, dtype=F64)
+    a, _ = op.group_stats(z)
+    spread = a.norm(dim=-1) * math.sqrt(m)                                  # |P z_c| per group
+    rho = 0.4 * spread
+    rho_r = 0.1 * spread
+    T = op.center_terms(z, rho, rho_r)
+    assert bool(T["ok"].all())
+    u = T["u"]
+    eye = torch.eye(m, dtype=F64)
+    proj = eye - 1.0 / m if center else eye
+    tangent = proj - u.unsqueeze(-1) * u.unsqueeze(-2)                   # (G, m, m)
+    yc = op.forward(z.unsqueeze(0)).reshape(2, m)
+    worst_radial = torch.zeros(2, dtype=F64)
+    for k in range(400):
+        d = torch.randn(2, m, generator=g, dtype=F64)
+        d = (proj @ d.unsqueeze(-1)).squeeze(-1)
+        d = d - (d * u).sum(-1, keepdim=True) * u                         # tangential part ...
+        d = d / d.norm(dim=-1, keepdim=True)
+        frac = torch.rand(2, 1, generator=g, dtype=F64) if k % 2 else torch.ones(2, 1, dtype=F64)
+        ar = (2 * torch.rand(2, 1, generator=g, dtype=F64) - 1) * rho_r.unsqueeze(1) * (k % 3 != 0)
+        t = torch.sqrt(((rho.unsqueeze(1) * frac).pow(2) - ar.pow(2)).clamp_min(0))
+        dz = ar * u + t * d                                              # ... plus a radial part, |dz| <= rho
+        y = op.forward((z + dz.reshape(-1)).unsqueeze(0)).reshape(2, m)
+        dy = y - yc
+        radial = (dy * u).sum(-1)
+        rest = dy - radial.unsqueeze(1) * u - T["kappa"].unsqueeze(1) * torch.einsum("gij,gj->gi", tangent, dz)
+        a_perp = torch.einsum("gij,gj->gi", tangent, dz)
+        n_perp = a_perp.norm(dim=-1)
+        theta = (rest * a_perp).sum(-1) / n_perp.pow(2).clamp_min(1e-300)
+        assert torch.allclose(rest, theta.unsqueeze(1) * a_perp, atol=1e-12)   # the residual is along a_perp
+        assert bool((rest.norm(dim=-1) <= T["scale"] * n_perp * (1 + 1e-9) + 1e-12).all())
+        assert bool((radial.abs() <= T["seg"] * (1 + 1e-9) + 1e-12).all())
+        worst_radial = torch.maximum(worst_radial, radial.abs())
+    assert bool((worst_radial > 0.5 * T["seg"]).all())                   # half the segment would not hold

@@ -44,12 +44,17 @@ Singh et al., NeurIPS 2018, over an l2 input ball as in CROWN, Zhang et al., Neu
   its output block (:func:`_local_multipliers`: the sum of the new values' squared half-widths);
 * a standardization is linearized at the centre, y = y_c + (J_c + t_mid P) dz + (theta - t_mid) P dz
   + P z_c r_s: the sigma rescaling theta is folded in by an outer Minkowski ellipsoid, the scalar
-  mean-value remainder r_s (second order in the group radius) becomes one generator per group;
+  mean-value remainder r_s (second order in the group radius) becomes one generator per group; or, per
+  group where it is smaller, split into the tangential and radial parts of the change
+  (:meth:`.ops.StandardizeOp.center_terms`): kappa (P - u u^T) dz with the rescaling of the tangential
+  part only, and the radial part (second order in the tangential radius, not linearized) as the generator;
 * generators pass affine ops exactly; a slope or rescaling uncertainty times a generator is a box
   folded into the ellipsoid (:meth:`DenseCertificate._apply_generators`).
 
 The per-coordinate half-widths r sqrt(P_jj) + r sum_k |g_jk| and the per-group radii of that set are
-intersected, in the certificate pass, with the certificate's own ECLipsE-Gen-Local intervals. The
+intersected, in the certificate pass, with the certificate's own ECLipsE-Gen-Local intervals. The multipliers
+of that pass are chosen step by step; :mod:`.refine` proves tighter bounds with chains whose multipliers are
+optimized together (one chain per op input, cut there: :meth:`DenseCertificate.prefix_certificate`). The
 certificate pass then uses, per normalizer group, the smaller of the Lipschitz rule (1/sigma_lo) and
 the structured increment rule of :meth:`DenseCertificate._standardize_step`, and on top of the two
 closed forms above a third plan with the locally optimal multipliers. The two closed-form plans built without
@@ -58,18 +63,20 @@ bound is never looser than the certificate without that pass (:meth:`DenseCertif
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from .graph import Graph
-from .ops import AffineOp, ElementwiseOp, MaxPoolOp, StandardizeOp, tensor_sum
+from .ops import AffineOp, CenterOp, ElementwiseOp, MaxPoolOp, StandardizeOp, tensor_sum
 from .region import RegionBounds
 
-__all__ = ["DenseCertificate", "Step", "DESCENT_GATE"]
+__all__ = ["DenseCertificate", "Step", "DESCENT_GATE", "Infinite", "box_interval", "group_radii"]
 
 #: a further candidate plan gets the multiplier descent only if its closed form is within this factor of the best
 DESCENT_GATE = 4.0
@@ -101,6 +108,7 @@ class Step:
     h_group: Tensor | None = None    # (Rd,)
     out_mats: Tensor | None = None   # (Km, dv, dv) PSD shapes Q of groups whose delta obeys |delta|_Q <= |H_g dz|
     mat_group: Tensor | None = None  # (Km,)
+    scale_proj: Tensor | None = None  # (G, m, m) the projection theta_g acts through (default: P, the centring or I)
 
     @property
     def n_rows(self) -> int:
@@ -139,8 +147,8 @@ class Step:
         return out
 
 
-class _Infinite(Exception):
-    pass
+class Infinite(Exception):
+    """A certificate (or reachable-set pass) cannot be finite: the reason is the message."""
 
 
 class DenseCertificate:
@@ -163,6 +171,8 @@ class DenseCertificate:
         self.last_phi: dict[int, float] = {}
         self._windows: dict[int, list[Tensor]] = {}
         self._reach: DenseCertificate | None = None
+        self._prefix: dict[tuple[int, int], DenseCertificate] = {}
+        self.last_block: tuple[Tensor, Tensor | None] | None = None
 
     def _max_state(self) -> int:
         live = {0}
@@ -215,19 +225,36 @@ class DenseCertificate:
                 if build:
                     plan[i] = self._build_step(i, P, sl, centers, radius, bounds, record, local=params == "local",
                                                gen=gen)
+                elif record is not None and centers is not None:     # a fixed plan: record the region it proves
+                    self._record(i, P, sl, gen, centers, radius, record)
                 prm = params if isinstance(params, str) or params is None else params.get(i)
                 prm = None if prm == "local" else prm
                 P = self._apply(plan[i], P, sl, prm, dtype)
                 if gen is not None:
                     P, gen = self._apply_generators(plan[i], P, gen, sl)
             else:  # pragma: no cover - unsupported ops are excluded by self.ok
-                raise _Infinite(op.kind)
+                raise Infinite(op.kind)
             sl[i] = (P.shape[0] - self.dims[i], P.shape[0])
             P, sl, gen = self._drop(P, sl, i, gen)
         s0, s1 = sl[g.output]
         pout = P[s0:s1, s0:s1]
+        self.last_block = (pout, None if gen is None else gen[s0:s1].detach())
         lam = torch.linalg.eigvalsh(0.5 * (pout + pout.T))[-1]
         return lam, plan
+
+    def _record(self, i: int, P: Tensor, sl: dict, gen: Tensor | None, centers: list[Tensor], radius: float,
+                record: RegionBounds) -> None:
+        """Record into ``record`` the bounds that the current set proves on the input of nonlinear op i."""
+        op = self.graph.ops[i]
+        p = op.parents[0]
+        s0, s1 = sl[p]
+        Pzz = P[s0:s1, s0:s1].detach().to(torch.float64)
+        gz = None if gen is None else gen[s0:s1].detach().to(torch.float64)
+        c = centers[p].reshape(-1).to(torch.float64)
+        if isinstance(op, StandardizeOp):
+            record.rho[i], record.rho_r[i], record.shape[i] = group_radii(op, Pzz, gz, c, radius)
+        else:
+            record.lo[p], record.hi[p] = box_interval(Pzz, gz, c, radius)
 
     def _drop(self, P: Tensor, sl: dict, i: int, gen: Tensor | None = None) -> tuple[Tensor, dict, Tensor | None]:
         dead = [j for j in sl if self.last[j] <= i and j != self.graph.output]
@@ -271,7 +298,7 @@ class DenseCertificate:
             mr = mg[row_group]
             chol, info = torch.linalg.cholesky_ex(torch.diag(mr) - S)
             if int(info) != 0:
-                raise _Infinite("Cholesky failed")
+                raise Infinite("Cholesky failed")
             X = torch.cholesky_solve(PH.T, chol)             # (R, D)
             K = P + PH @ X
             K = 0.5 * (K + K.T)
@@ -297,7 +324,10 @@ class DenseCertificate:
             Pzz = P[s0:s1, s0:s1]
             ng = st.dv // m
             blk = Pzz.reshape(ng, m, ng, m).diagonal(dim1=0, dim2=2).permute(2, 0, 1)     # (G, m, m)
-            if st.scale_center:
+            if st.scale_proj is not None:
+                sp = st.scale_proj.to(dtype)
+                blk = sp @ blk @ sp
+            elif st.scale_center:
                 blk = blk - blk.mean(1, keepdim=True)
                 blk = blk - blk.mean(2, keepdim=True)
             t2 = st.scale_t.to(dtype).pow(2) * ng                                       # groups: weights 1/G
@@ -330,7 +360,9 @@ class DenseCertificate:
             if st.scale_t is not None:
                 m = st.scale_m
                 pg = gz.reshape(-1, m, gz.shape[1])
-                if st.scale_center:
+                if st.scale_proj is not None:
+                    pg = st.scale_proj.to(dtype) @ pg
+                elif st.scale_center:
                     pg = pg - pg.mean(1, keepdim=True)
                 box = box + (pg.abs().sum(2) * st.scale_t.to(dtype).unsqueeze(1)).reshape(-1)
         if bool((box > 0).any()):
@@ -359,14 +391,8 @@ class DenseCertificate:
         dz = s1 - s0
         c = centers[p].reshape(-1).to(torch.float64) if centers is not None else torch.zeros(dz, dtype=torch.float64)
         var = torch.diagonal(Pzz).clamp_min(0)
-        if math.isinf(radius):
-            hw = torch.where(var > 0, torch.full_like(var, math.inf), torch.zeros_like(var))
-        else:
-            hw = radius * var.sqrt()
         gz = None if gen is None else gen[s0:s1].detach().to(torch.float64)
-        if gz is not None and gz.shape[1] and not math.isinf(radius):
-            hw = hw + radius * gz.abs().sum(1)
-        lo, hi = c - hw, c + hw
+        lo, hi = box_interval(Pzz, gz, c, radius)
         if bounds is not None and op.kind != "standardize":      # the propagated enclosure: intersect both ways
             iv = bounds.interval(p)
             if iv is not None:
@@ -381,7 +407,7 @@ class DenseCertificate:
                 a, b = op.act.slopes(lo, hi)
             a, b = a.to(torch.float64), b.to(torch.float64)
             if not bool(torch.isfinite(a).all() and torch.isfinite(b).all()):
-                raise _Infinite(f"{op.name}: no finite slope interval")
+                raise Infinite(f"{op.name}: no finite slope interval")
             mid, half = 0.5 * (a + b), 0.5 * (b - a)
             unc = torch.nonzero((half > 0) & (var > 0)).flatten()
             st = Step(i, p, mid, None, unc, half[unc], torch.arange(unc.numel()), unc.numel(), unc,
@@ -416,7 +442,7 @@ class DenseCertificate:
                         torch.tensor(outs, dtype=torch.long), torch.arange(len(outs)), dv,
                         _default_d(torch.ones(len(outs), dtype=torch.float64), torch.zeros(len(outs), dtype=torch.float64),
                                    lam_w))
-        raise _Infinite(op.kind)  # pragma: no cover
+        raise Infinite(op.kind)  # pragma: no cover
 
     def _standardize_step(self, i: int, op: StandardizeOp, p: int, Pzz: Tensor, c: Tensor, radius: float,
                           bounds: RegionBounds | None, record: RegionBounds | None = None,
@@ -445,15 +471,7 @@ class DenseCertificate:
         if math.isinf(radius):
             rho = torch.full((G,), math.inf, dtype=torch.float64)
         else:
-            pblocks = proj @ blocks @ proj
-            rho = radius * torch.linalg.eigvalsh(pblocks)[:, -1].clamp_min(0).sqrt()      # sup |P dz_g|
-            rho_r = radius * torch.einsum("gi,gij,gj->g", u, blocks, u).clamp_min(0).sqrt()
-            shape = radius ** 2 * pblocks                                                 # the set of P dz_g
-            if gz is not None and gz.shape[1]:
-                pg = proj @ gz.reshape(G, m, -1)                                          # (G, m, K)
-                rho = rho + radius * pg.norm(dim=1).sum(1)
-                rho_r = rho_r + radius * torch.einsum("gi,gik->gk", u, pg).abs().sum(1)
-                shape = _minkowski_segments(shape, radius * pg)
+            rho, rho_r, shape = group_radii(op, Pzz, gz, c, radius)
             rz = bounds.rho.get(i) if bounds is not None else None
             if rz is not None:
                 rho = torch.minimum(rho, rz)
@@ -467,8 +485,9 @@ class DenseCertificate:
                     record.shape[i] = shape
         lip = op.lipschitz(c, rho)
         if not bool(torch.isfinite(lip).all()):
-            raise _Infinite(f"{op.name}: eps = 0 and the variance can reach 0 on the region")
+            raise Infinite(f"{op.name}: eps = 0 and the variance can reach 0 on the region")
         zero = torch.zeros_like(lip)
+        use_c: Tensor | None = None
         if math.isinf(radius):
             use_j = torch.zeros(G, dtype=torch.bool)
             T = None
@@ -476,12 +495,23 @@ class DenseCertificate:
             T = op.increment_terms(c, rho, rho_r)
             if self.reach:
                 size = T["scale"] + T["seg"] / rho.clamp_min(1e-300)
+                # the tangential / radial rule (StandardizeOp.center_terms), per group where it is smaller
+                C = op.center_terms(c, rho, rho_r)
+                size_c = C["scale"] + C["seg"] / rho.clamp_min(1e-300)
+                use_c = C["ok"] & (size_c < size) & (rho > 0)
+                size = torch.where(use_c, size_c, size)
             else:
                 size = T["scale"] + rho * (T["g_u"] + T["g_p"]) + T["b_u"] + T["b_p"]
             use_j = (size < lip) | (rho == 0)
         J = op.jacobian_blocks(c)
+        scale_proj = None
         if T is not None:
             J = J + T["t_mid"].reshape(-1, 1, 1) * proj
+            if use_c is not None and bool(use_c.any()):
+                tangent = proj - u.unsqueeze(-1) * u.unsqueeze(-2)                          # (G, m, m) P - u u^T
+                J = torch.where(use_c.reshape(-1, 1, 1), C["kappa"].reshape(-1, 1, 1) * tangent, J)
+                scale_proj = torch.where(use_c.reshape(-1, 1, 1), tangent, proj.expand(G, m, m))
+                T = dict(T, scale=torch.where(use_c, C["scale"], T["scale"]), seg=torch.where(use_c, C["seg"], T["seg"]))
         J = J * use_j.to(torch.float64).reshape(-1, 1, 1)                                  # (G, m, m)
         dense = torch.block_diag(*J) if G > 1 else J[0]
         # groups: the Lipschitz rule (coordinate rows, isotropic injection) where not use_j
@@ -543,6 +573,8 @@ class DenseCertificate:
                   seg if seg is not None and bool((seg != 0).any()) else None,
                   torch.cat(h_rows) if h_rows else None, torch.cat(h_group) if h_rows else None,
                   torch.stack(mats) if mats else None, torch.tensor(mat_group, dtype=torch.long) if mats else None)
+        if st.scale_t is not None and scale_proj is not None:
+            st.scale_proj = scale_proj
         return st
 
     # ------------------------------------------------------------------------------ certificates
@@ -579,7 +611,7 @@ class DenseCertificate:
                 cand = self._evaluate(plan, float(lam0), mode)
                 cand["candidate"] = _plan_label(mode, bb)
                 cands.append(cand)
-            except (_Infinite, RuntimeError) as e:
+            except (Infinite, RuntimeError) as e:
                 reason = reason or str(e)[:200]
         if not cands:
             spread, spread_op = self._spread(centers, b)
@@ -655,10 +687,30 @@ class DenseCertificate:
         try:
             with torch.no_grad():
                 self._reach.run(None, None, torch.float64, centers, radius, bounds, rec)
-        except (_Infinite, RuntimeError) as e:
+        except (Infinite, RuntimeError) as e:
             rec.failed = str(e)[:200]
         rec.seconds = time.perf_counter() - t0
         return rec
+
+    def prefix_certificate(self, p: int, center_m: int) -> DenseCertificate:
+        """The reachable-set certificate of the graph cut at op p (p its output), followed by a centring of
+        groups of ``center_m`` entries if ``center_m`` > 0 (a normalizer's input: the optimized block is then
+        that of P dz, which the radii measure). The Jacobians of ops up to p are shared."""
+        key = (p, center_m)
+        if key not in self._prefix:
+            g = self.graph
+            ops, shapes = list(g.ops[:p + 1]), list(g.shapes[:p + 1])
+            if center_m:
+                ops.append(CenterOp(f"{g.ops[p].name}.center", (p,), m=center_m))
+                shapes.append(shapes[p])
+            for j in range(1, p + 1):
+                if isinstance(g.ops[j], AffineOp):
+                    self.jacobians(j, torch.float64)
+            sub = DenseCertificate(dataclasses.replace(g, ops=ops, output=len(ops) - 1, shapes=shapes), math.inf,
+                                   reach=True)
+            sub._jac = {k: v for k, v in self._jac.items() if k[0] <= p}
+            self._prefix[key] = sub
+        return self._prefix[key]
 
     def _evaluate(self, plan: dict[int, Step], lam_built: float, mode) -> dict:
         """Both closed forms on a plan: the gain-aware one and ECLipsE-Fast's (uniform)."""
@@ -671,7 +723,7 @@ class DenseCertificate:
                 try:
                     with torch.no_grad():
                         lam = float(self.run(plan, {i: m for i in plan} if m else None, torch.float64)[0])
-                except (_Infinite, RuntimeError):
+                except (Infinite, RuntimeError):
                     lam = math.inf
             b = math.sqrt(max(lam, 0.0)) if math.isfinite(lam) else math.inf
             vals[m] = b * (1 + 1e-9) if uncertain else b   # rounding margin of the Cholesky solves
@@ -684,7 +736,18 @@ class DenseCertificate:
                  start: str = "gain-aware") -> tuple[float, int]:
         """Adam on the log-multipliers from the ``start`` closed form ("gain-aware" or "uniform"), returns
         (best float64-verified bound, iterations)."""
-        dtype = torch.float64 if self.max_state <= 384 else torch.float32
+        val, its, _ = self.optimize_params(plan, iters, lr, time_limit, start)
+        return val, its
+
+    def optimize_params(self, plan: dict[int, Step], iters: int, lr: float, time_limit: float | None,
+                         start: str = "gain-aware", objective: Callable[[Tensor], Tensor] | None = None,
+                         dtype: torch.dtype | None = None) -> tuple[float, int, dict | None]:
+        """:meth:`optimize`, also returning the best multipliers (float64; None if no iterate was feasible).
+        ``objective`` maps the output block P_out to the value minimized instead of lambda_max(P_out); the
+        returned value is then sqrt(objective) of the best multipliers. ``dtype``: of the descent (default
+        float64 up to 384 live dims, else float32); the returned value is always re-evaluated in float64."""
+        if dtype is None:
+            dtype = torch.float64 if self.max_state <= 384 else torch.float32
         if start == "gain-aware":
             self.last_phi = {}
             with torch.no_grad():
@@ -708,7 +771,7 @@ class DenseCertificate:
             opt.zero_grad()
             try:
                 lam, _ = self.run(plan, params, dtype)
-            except (_Infinite, RuntimeError):
+            except (Infinite, RuntimeError):
                 for g_ in opt.param_groups:
                     g_["lr"] *= 0.5
                 if best is not None:
@@ -717,6 +780,9 @@ class DenseCertificate:
                             p["theta"].copy_(best[i]["theta"])
                             p["phi"].copy_(best[i]["phi"])
                 continue
+            if objective is not None:
+                assert self.last_block is not None
+                lam = objective(self.last_block[0])
             v = float(lam.detach())
             if math.isfinite(v) and v < best_val:
                 best_val = v
@@ -726,14 +792,17 @@ class DenseCertificate:
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 break
         if best is None:
-            return math.inf, its
+            return math.inf, its, None
+        p64 = {i: {k: t.to(torch.float64) for k, t in p.items()} for i, p in best.items()}
         try:
             with torch.no_grad():
-                p64 = {i: {k: t.to(torch.float64) for k, t in p.items()} for i, p in best.items()}
                 lam, _ = self.run(plan, p64, torch.float64)
-        except (_Infinite, RuntimeError):
-            return math.inf, its
-        return math.sqrt(max(float(lam), 0.0)) * (1 + 1e-9), its
+                if objective is not None:
+                    assert self.last_block is not None
+                    lam = objective(self.last_block[0])
+        except (Infinite, RuntimeError):
+            return math.inf, its, None
+        return math.sqrt(max(float(lam), 0.0)) * (1 + 1e-9), its, p64
 
 
 def _plan_label(mode: str | None, bounds: RegionBounds | None) -> str:
@@ -844,3 +913,41 @@ def _append(P: Tensor, cross: Tensor, vv: Tensor) -> Tensor:
     top = torch.cat([P, cross], dim=1)
     bot = torch.cat([cross.T, 0.5 * (vv + vv.T)], dim=1)
     return torch.cat([top, bot], dim=0)
+
+
+def box_interval(Pzz: Tensor, gz: Tensor | None, c: Tensor, radius: float) -> tuple[Tensor, Tensor]:
+    """Per-coordinate bounds c +- (r sqrt(diag Pzz) + r sum_k |gz_k|) of the set {Pzz^(1/2) w : |w| <= r} +
+    r gz [-1, 1]^K around the centre value c (flat, float64); +-inf where the set is unbounded (r = inf)."""
+    var = torch.diagonal(Pzz).clamp_min(0)
+    if math.isinf(radius):
+        hw = torch.where(var > 0, torch.full_like(var, math.inf), torch.zeros_like(var))
+    else:
+        hw = radius * var.sqrt()
+        if gz is not None and gz.shape[1]:
+            hw = hw + radius * gz.abs().sum(1)
+    return c - hw, c + hw
+
+
+def group_radii(op: StandardizeOp, Pzz: Tensor, gz: Tensor | None, c: Tensor,
+                 radius: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(rho, rho_r, shape) per group of a normalizer whose input increments lie in {Pzz^(1/2) w : |w| <= r} +
+    r gz [-1, 1]^K: rho >= sup |P dz_g|, rho_r >= sup |u_g . dz_g| (u_g along P z_c,g), and an ellipsoid
+    (G, m, m) holding the centred increments P dz_g (:class:`.region.RegionBounds`)."""
+    m = op.m
+    G = c.numel() // m
+    blocks = Pzz.reshape(G, m, G, m).diagonal(dim1=0, dim2=2).permute(2, 0, 1)          # (G, m, m)
+    blocks = 0.5 * (blocks + blocks.transpose(1, 2))
+    eye = torch.eye(m, dtype=torch.float64)
+    proj = eye - 1.0 / m if op.center else eye
+    u = op.group_stats(c)[0]
+    u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-300)                            # (G, m), in range(P)
+    pblocks = proj @ blocks @ proj
+    rho = radius * torch.linalg.eigvalsh(pblocks)[:, -1].clamp_min(0).sqrt()          # sup |P dz_g|
+    rho_r = radius * torch.einsum("gi,gij,gj->g", u, blocks, u).clamp_min(0).sqrt()
+    shape = radius ** 2 * pblocks                                                     # the set of P dz_g
+    if gz is not None and gz.shape[1]:
+        pg = proj @ gz.reshape(G, m, -1)                                              # (G, m, K)
+        rho = rho + radius * pg.norm(dim=1).sum(1)
+        rho_r = rho_r + radius * torch.einsum("gi,gik->gk", u, pg).abs().sum(1)
+        shape = _minkowski_segments(shape, radius * pg)
+    return rho, rho_r, shape

@@ -38,6 +38,7 @@ from .graph import Graph, trace
 from .lower import ADMode, ascent, bnorm, choose_ad_mode, power_iteration, smooth_surrogate
 from .params import params_upper, power_params
 from .preconditions import check_deterministic, check_modes, check_per_sample, check_per_sample_jvp
+from .refine import refined_bounds
 
 __all__ = ["LipschitzEstimate", "estimate_lipschitz"]
 
@@ -151,7 +152,8 @@ def _norm_details(model: nn.Module, x: Tensor) -> tuple[list[list[float]], list[
 # ------------------------------------------------------------------------------------- upper bound
 
 def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: float, *, dense_limit: int,
-                   cert_iters: int, cert_time: float | None, optimize_inputs: int) -> tuple[Tensor, str, dict]:
+                   cert_iters: int, cert_time: float | None, optimize_inputs: int, centre_norms: Tensor,
+                   refine_gap: float, refine_iters: int) -> tuple[Tensor, str, dict]:
     """(N,) certified bounds, a reason when infinite, details."""
     n = x64.shape[0]
     det: dict = {"certificates": {}}
@@ -185,7 +187,8 @@ def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: f
     reason = reason_c
     dense = DenseCertificate(graph, dense_limit)
     if dense.ok:
-        up_d, dinfo = _dense_bounds(dense, graph, values, radius, cert_iters, cert_time, optimize_inputs)
+        up_d, dinfo = _dense_bounds(dense, graph, values, radius, cert_iters, cert_time, optimize_inputs,
+                                    centre_norms, refine_gap, refine_iters)
         det["certificates"]["dense"] = float(up_d.max())
         det["certificates"]["dense_default_multipliers"] = dinfo["default_max"]
         det["certificates"]["dense_eclipse_fast_multipliers"] = dinfo["eclipse_fast_max"]
@@ -202,7 +205,8 @@ def _certify_input(model64: nn.Module, x64: Tensor, model_out: Tensor, radius: f
 
 
 def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], radius: float, iters: int,
-                  time_limit: float | None, optimize_inputs: int) -> tuple[Tensor, dict]:
+                  time_limit: float | None, optimize_inputs: int, centre_norms: Tensor, refine_gap: float,
+                  refine_iters: int) -> tuple[Tensor, dict]:
     n = values[0].shape[0]
     per = n if math.isfinite(radius) else 1        # the global certificate does not depend on the centre
     res = []
@@ -211,6 +215,20 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
         centers = [v[k] for v in values]
         res.append(dense.certify(centers, radius, optimize=False))
     bounds = torch.tensor([r["bound"] for r in res], dtype=torch.float64)
+    # balls whose closed form exceeds refine_gap x the Jacobian norm at their centre (a lower bound of theirs),
+    # the worst first: the reachable-set bounds again with jointly optimized chains (DenseCertificate.refine_reach)
+    refined: list[int] = []
+    if 0 < radius < math.inf and refine_iters > 0:
+        gap = bounds / centre_norms.to(torch.float64).clamp_min(1e-300)
+        for k in gap.argsort(descending=True).tolist()[:max(optimize_inputs, 0)]:
+            if not float(gap[k]) > refine_gap:
+                break
+            centers = [v[k] for v in values]
+            again = dense.certify(centers, radius, optimize=False,
+                                  bounds=refined_bounds(dense, centers, radius, refine_iters))
+            refined.append(k)
+            if again["bound"] < float(bounds[k]):
+                res[k], bounds[k] = again, again["bound"]
     default_max = float(bounds.max())
     fast_max = max(r.get("bound_eclipse_fast", r["bound"]) for r in res)
     optimized: list[int] = []
@@ -233,7 +251,8 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
     worst = res[k_worst].get("candidate", "")
     if per == 1:
         bounds = bounds.expand(n).clone()
-    info = {"default_max": default_max, "eclipse_fast_max": fast_max, "optimized_inputs": optimized, "seconds": time.perf_counter() - t0,
+    info = {"default_max": default_max, "eclipse_fast_max": fast_max, "optimized_inputs": optimized,
+            "refined_inputs": refined, "seconds": time.perf_counter() - t0,
             "reason": "; ".join(dict.fromkeys(reasons)), "winning_plans": winners, "winning_plan_of_worst": worst,
             # the ball that decides the upper bound, and how far its reachable set spread (DenseCertificate._spread)
             "worst_ball": k_worst if per == n else None,
@@ -248,7 +267,7 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
                        power_iters: int = 30, tol: float = 1e-4, ascent_steps: int = 20, ascent_starts: int = 4,
                        restarts: int = 8, seed: int = 0, certify: bool = True, bn_batch: Tensor | None = None,
                        cert_iters: int = 30, cert_time: float | None = None, dense_limit: int = 2048,
-                       optimize_inputs: int = 4) -> LipschitzEstimate:
+                       optimize_inputs: int = 4, refine_gap: float = 50.0, refine_iters: int = 30) -> LipschitzEstimate:
     """Attained lower and certified upper bounds of sup_{x in R} ||J(x)||_2 (see the module docstring).
 
     Args:
@@ -268,8 +287,17 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
             optimized region) of the dense certificate; 0 keeps the closed-form (ECLipsE-Fast) choice.
         dense_limit: largest number of live activation dims the dense certificate handles.
         optimize_inputs: how many balls (the worst first) get the multiplier descent.
+        refine_gap, refine_iters: a ball whose closed-form dense certificate exceeds ``refine_gap`` times the
+            Jacobian norm at its centre (at most ``optimize_inputs`` balls, the largest ratio first) gets its
+            reachable-set bounds again with every chain's multipliers optimized together (``refine_iters``
+            Adam steps per normalizer and activation input; :meth:`.ellipsoid.DenseCertificate.refine_reach`);
+            ``refine_iters=0`` turns this off.
     """
     x = _check_inputs(model, inputs, wrt, radius)
+    if not refine_gap > 0:
+        raise ValueError(f"refine_gap must be > 0, got {refine_gap!r}")
+    if refine_iters < 0:
+        raise ValueError(f"refine_iters must be >= 0, got {refine_iters!r}")
     model, notes = check_modes(model, bn_batch)
     check_deterministic(model, x)
     check_per_sample(model, x)
@@ -308,7 +336,8 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
         if wrt == "input":
             up_n, reason, udet = _certify_input(model64, x64, model_out, radius, dense_limit=dense_limit,
                                                 cert_iters=cert_iters, cert_time=cert_time,
-                                                optimize_inputs=optimize_inputs)
+                                                optimize_inputs=optimize_inputs, centre_norms=per.detach().abs(),
+                                                refine_gap=refine_gap, refine_iters=refine_iters)
         else:
             up_n, reason, udet = params_upper(model, x)
         det.update(udet)

@@ -443,6 +443,47 @@ class StandardizeOp(Op):
         return out
 
 
+    def center_terms(self, z: Tensor, rho: Tensor, rho_r: Tensor | None = None) -> dict[str, Tensor]:
+        """A tangential / radial rule for increments from the centre (reachable sets) over the region
+        |P(z' - z)|_g <= rho_g, |u . (z' - z)|_g <= rho_r,g (z = the centre value z_c, flat).
+
+        With p = P z_c, u = p / |p|, a = P(z' - z_c) = a_r u + a_perp and c = m eps, the output is
+        y = sqrt(m) (p + a) / N, N = sqrt(|p + a|^2 + c) = sqrt((|p| + a_r)^2 + |a_perp|^2 + c), so exactly
+
+            y' - y_c = (sqrt(m) / N) a_perp + u sqrt(m) ((|p| + a_r) / N - |p| / N_c).
+
+        * Tangential: the factor sqrt(m)/N lies in [sqrt(m)/N_hi, sqrt(m)/N_lo], N_lo^2 = (|p| - rho_r)^2 + c,
+          N_hi^2 = |p|^2 + 2 |p| rho_r + rho^2 + c: ``kappa`` (the mid factor) times (P - u u^T) dz joins the
+          linear part, the rest rescales a_perp by at most ``scale`` (half the factor range).
+        * Radial: the scalar sqrt(m) ((|p| + a_r)/N - |p|/N_c) increases with a_r and (for |p| + a_r > 0)
+          decreases with |a_perp|, so it lies between its values at (a_r, |a_perp|) = (-rho_r, rho) and
+          (rho_r, 0); ``seg`` is the larger magnitude (a symmetric segment along u).
+
+        Unlike :meth:`increment_terms` the radial part is not linearized: it stays second order in |a_perp| /|p|
+        (the output's norm is nearly fixed) instead of carrying the linear term's rescaling. Valid (``ok``) where
+        |p| > rho_r; returns per group (G,) ``kappa``, ``scale``, ``seg``, ``ok`` and ``u`` (G, m).
+        """
+        a, _ = self.group_stats(z)
+        m = self.m
+        pn = a.norm(dim=-1) * math.sqrt(m)                                    # |P z_c|
+        rho = rho.to(torch.float64)
+        rr = rho if rho_r is None else torch.minimum(rho_r.to(torch.float64), rho)
+        c = m * self.eps
+        ok = pn > rr
+        n_c = torch.sqrt(pn.pow(2) + c)
+        n_lo = torch.sqrt((pn - rr).clamp_min(0).pow(2) + c)
+        n_hi = torch.sqrt(pn.pow(2) + 2 * pn * rr + rho.pow(2) + c)
+        sm = math.sqrt(m)
+        f_lo, f_hi = sm / n_hi, sm / n_lo.clamp_min(1e-300)
+        r_hi = sm * ((pn + rr) / torch.sqrt((pn + rr).pow(2) + c) - pn / n_c)
+        r_lo = sm * ((pn - rr) / torch.sqrt((pn - rr).pow(2) + rho.pow(2) + c).clamp_min(1e-300) - pn / n_c)
+        seg = torch.maximum(r_hi.abs(), r_lo.abs()) * (1 + 1e-9) + 1e-13 * sm       # + rounding of the differences
+        inf = torch.full_like(pn, math.inf)
+        return {"kappa": 0.5 * (f_lo + f_hi), "scale": torch.where(ok, 0.5 * (f_hi - f_lo) * (1 + 1e-9), inf),
+                "seg": torch.where(ok, seg, inf), "ok": ok,
+                "u": a / a.norm(dim=-1, keepdim=True).clamp_min(1e-300)}
+
+
 @dataclass(eq=False)
 class MaxPoolOp(Op):
     nd: int = 2

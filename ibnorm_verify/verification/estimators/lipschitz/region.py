@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 __all__ = ["RegionBounds"]
@@ -42,3 +43,30 @@ class RegionBounds:
         """(lo, hi) of op p's value, or None when unknown."""
         lo, hi = self.lo[p], self.hi[p]
         return None if lo is None or hi is None else (lo, hi)
+
+    def tighten(self, other: RegionBounds) -> None:
+        """Intersect with another sound record over the same ball (in place): the larger lower and the smaller
+        upper bound per coordinate, the smaller radii per group, and per group the shape (both hold the set) with
+        the smaller largest eigenvalue."""
+        for p, iv in enumerate(zip(other.lo, other.hi)):
+            lo, hi = iv
+            if lo is None or hi is None:
+                continue
+            mine = self.interval(p)
+            self.lo[p], self.hi[p] = (lo, hi) if mine is None else (torch.maximum(mine[0], lo), torch.minimum(mine[1], hi))
+        for i, rho in other.rho.items():
+            old = self.rho.get(i)
+            self.rho[i] = rho if old is None else torch.minimum(old, rho)
+        for i, q in other.shape.items():
+            own = self.shape.get(i)
+            if own is None:
+                self.shape[i] = q
+            else:
+                smaller = torch.linalg.eigvalsh(q)[:, -1] < torch.linalg.eigvalsh(own)[:, -1]
+                self.shape[i] = torch.where(smaller.reshape(-1, 1, 1), q, own)
+        for i, rr in other.rho_r.items():
+            old = self.rho_r.get(i)
+            self.rho_r[i] = rr if old is None else torch.minimum(old, rr)
+        for i in self.rho_r:
+            if i in self.rho:
+                self.rho_r[i] = torch.minimum(self.rho_r[i], self.rho[i])
