@@ -72,7 +72,7 @@ def _ln_rows(section: str, init: str, seed: int, n: int, factors: tuple[float, .
                          # the ball that decides the upper bound and its reachable set's max radius / |P z_c|
                          worst_ball=e.details.get("dense", {}).get("worst_ball"),
                          worst_spread=_worst_spread(e.details.get("dense", {})),
-                         # balls whose reachable-set bounds were refined (DenseCertificate.refine_reach)
+                         # balls whose reachable-set bounds were refined (refine.refined_bounds)
                          refined=e.details.get("dense", {}).get("refined_inputs")))
         print(rows[-1], flush=True)
     return rows

@@ -216,7 +216,7 @@ def _dense_bounds(dense: DenseCertificate, graph: Graph, values: list[Tensor], r
         res.append(dense.certify(centers, radius, optimize=False))
     bounds = torch.tensor([r["bound"] for r in res], dtype=torch.float64)
     # balls whose closed form exceeds refine_gap x the Jacobian norm at their centre (a lower bound of theirs),
-    # the worst first: the reachable-set bounds again with jointly optimized chains (DenseCertificate.refine_reach)
+    # the worst first: the reachable-set bounds again with jointly optimized chains (refine.refined_bounds)
     refined: list[int] = []
     if 0 < radius < math.inf and refine_iters > 0:
         gap = bounds / centre_norms.to(torch.float64).clamp_min(1e-300)
@@ -290,7 +290,7 @@ def estimate_lipschitz(model: nn.Module, inputs: Tensor, wrt: str = "input", rad
         refine_gap, refine_iters: a ball whose closed-form dense certificate exceeds ``refine_gap`` times the
             Jacobian norm at its centre (at most ``optimize_inputs`` balls, the largest ratio first) gets its
             reachable-set bounds again with every chain's multipliers optimized together (``refine_iters``
-            Adam steps per normalizer and activation input; :meth:`.ellipsoid.DenseCertificate.refine_reach`);
+            Adam steps per normalizer and activation input; :func:`.refine.refined_bounds`);
             ``refine_iters=0`` turns this off.
     """
     x = _check_inputs(model, inputs, wrt, radius)

@@ -46,12 +46,14 @@ def refine_reach(cert: DenseCertificate, centers: list[Tensor], radius: float, b
     t0 = time.perf_counter()
     n = len(cert.graph.ops)
     for i, op in enumerate(cert.graph.ops):
-        p = op.parents[0] if op.parents else -1
-        c = centers[p].reshape(-1).to(torch.float64) if p >= 0 else None
+        if not isinstance(op, (StandardizeOp, ElementwiseOp)):
+            continue
+        p = op.parents[0]
+        c = centers[p].reshape(-1).to(torch.float64)
         objective: Callable[[Tensor], Tensor] | None = None
         if isinstance(op, StandardizeOp):     # also past a failure of the greedy pass (its chain may now hold)
             sub = cert.prefix_certificate(p, op.m if op.center else 0)
-        elif isinstance(op, ElementwiseOp) and (iv := out.interval(p)) is not None and c is not None:
+        elif (iv := out.interval(p)) is not None:
             lo, hi = iv
             half = 0.5 * (hi - lo)
             hopeful = torch.nonzero((lo < 0) & (hi > 0) & (c.abs() >= 0.2 * half)).flatten()
@@ -75,7 +77,7 @@ def refine_reach(cert: DenseCertificate, centers: list[Tensor], radius: float, b
             rec = RegionBounds([None] * n, [None] * n)
             with torch.no_grad():
                 sub.run(plan, prm, torch.float64, centers, radius, None, rec)
-            assert sub.last_block is not None and c is not None
+            assert sub.last_block is not None
             pout, gout = sub.last_block
             pout = pout.detach().to(torch.float64)
             if isinstance(op, StandardizeOp):
